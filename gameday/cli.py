@@ -1,0 +1,188 @@
+"""The `gameday` command: one entry point, subcommands imported only when used (fast --help)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .scenarios.model import Scenario, Suite
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED, EXIT_ERROR = 0, 1, 2, 3, 4
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _report_problems(error: Exception) -> int:
+    """Print a ScenarioError's problems to stderr, one per line, and return exit code 2."""
+    from rich.markup import escape
+
+    err = _console(stderr=True)
+    problems = getattr(error, "problems", None) or [error]
+    for problem in problems:
+        err.print(f"[red]error[/red]: {escape(str(problem))}")
+    count = len(problems)
+    err.print(f"{count} problem{'s' if count != 1 else ''}; nothing was run.")
+    return EXIT_INVALID
+
+
+def _load_checked(path: Path) -> tuple[Scenario | Suite, list[tuple[Path, Scenario]]]:
+    """Load a scenario or suite (with the scenarios it names); raises ScenarioError."""
+    from .scenarios.loader import load_document, load_suite_scenarios
+    from .scenarios.model import Suite
+
+    document = load_document(path)
+    members = load_suite_scenarios(document, path) if isinstance(document, Suite) else []
+    return document, members
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .scenarios.model import Suite
+    from .scenarios.problems import ScenarioError
+
+    out = _console()
+    problems: list[object] = []
+    for path in args.paths:
+        try:
+            document, members = _load_checked(Path(path))
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+            continue
+        if isinstance(document, Suite):
+            out.print(f"ok  {path}  (suite {document.name}: {len(members)} scenarios)")
+        else:
+            out.print(
+                f"ok  {path}  (scenario {document.name}: {len(document.faults)} faults, "
+                f"{len(document.all_probes())} probes)"
+            )
+    if problems:
+        return _report_problems(ScenarioError(problems))  # type: ignore[arg-type]
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .scenarios.model import Scenario
+    from .scenarios.problems import ScenarioError
+
+    try:
+        document, members = _load_checked(Path(args.path))
+    except ScenarioError as exc:
+        return _report_problems(exc)
+    out = _console()
+    scenarios = [document] if isinstance(document, Scenario) else [s for _, s in members]
+    if not isinstance(document, Scenario):
+        out.print(f"[bold]suite {document.name}[/bold]: {len(scenarios)} scenarios, in order")
+    for scenario in scenarios:
+        _print_plan(out, scenario)
+    return EXIT_OK
+
+
+def _print_plan(out: Console, scenario: Scenario) -> None:
+    from rich.table import Table
+
+    from .runners.budget import budget_warnings
+    from .scenarios import plan
+    from .scenarios.units import format_duration
+
+    out.print()
+    out.print(f"[bold]{scenario.name}[/bold] on target [cyan]{scenario.target.type}[/cyan]")
+    if scenario.description:
+        out.print(scenario.description.strip())
+    table = Table(title="Schedule (T = end of baseline)", title_justify="left")
+    for column in ("T", "what", "subject", "detail"):
+        table.add_column(column, overflow="fold")
+    for step in plan.schedule(scenario):
+        sign = "-" if step.at < 0 else "+"
+        table.add_row(
+            f"T{sign}{format_duration(abs(step.at))}", step.what, step.subject, step.detail
+        )
+    out.print(table)
+    objectives = Table(title="Objectives (counted from the first fault)", title_justify="left")
+    for column in ("objective", "bound", "meaning"):
+        objectives.add_column(column)
+    for item in plan.objectives(scenario.objectives):
+        objectives.add_row(item.name, item.bound, item.meaning)
+    out.print(objectives)
+    for warning in budget_warnings(scenario):
+        out.print(f"[yellow]warning[/yellow]: {warning}")
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from .scenarios.schema import scenario_json_schema
+
+    text = json.dumps(scenario_json_schema(), indent=2, sort_keys=False)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text + "\n")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gameday",
+        description="Chaos and disaster-recovery drills: YAML scenarios, real faults, measured recovery.",
+        epilog="Exit codes: 0 passed, 1 failed, 2 invalid input, 3 aborted, 4 error.",
+    )
+    parser.add_argument("--version", action="version", version=f"gameday {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check scenario files; nothing runs")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="scenario or suite YAML files")
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("plan", help="print what a drill would do, when, and how it is judged")
+    p.add_argument("path", metavar="PATH", help="scenario or suite YAML file")
+    p.set_defaults(handler=cmd_plan)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the scenario format")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(handler=cmd_schema)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return EXIT_INVALID
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
