@@ -90,7 +90,6 @@ def test_help_everywhere() -> None:
         ["validate", "--help"],
         ["plan", "--help"],
         ["schema", "--help"],
-        ["sandbox", "up", "--help"],
     ):
         result = gameday(*args)
         assert result.returncode == 0 and "usage:" in result.stdout
