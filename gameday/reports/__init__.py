@@ -1,0 +1,1 @@
+"""gameday.reports"""
