@@ -333,6 +333,8 @@ def _sample_json(s: Sample) -> dict[str, Any]:
         out["hops"] = dict(s.hops)
     if s.served_by is not None:
         out["served_by"] = s.served_by
+    if s.hop_desc:
+        out["hop_desc"] = dict(s.hop_desc)
     return out
 
 
@@ -347,6 +349,7 @@ def _sample_from(probe: str, d: Mapping[str, Any]) -> Sample:
         late=float(d.get("late", 0.0)),
         hops=d.get("hops"),
         served_by=d.get("served_by"),
+        hop_desc=d.get("hop_desc"),
     )
 
 
@@ -748,6 +751,7 @@ def report_json_schema() -> dict[str, Any]:
             "late": num,
             "hops": obj,
             "served_by": opt_str,
+            "hop_desc": obj,
         },
         ["t", "ok"],
     )

@@ -39,6 +39,15 @@ class ObjectiveResult:
     reason: str
     detail: Mapping[str, Any] = field(default_factory=dict)
 
+    def measured_text(self) -> str:
+        """The measured value with its error bound, e.g. `41.2s (±250ms)`; `n/a` without data."""
+        if self.measured is None:
+            return "n/a"
+        text = _fmt(self.measured, self.unit)
+        if self.error:
+            text += f" (±{_fmt(self.error, self.unit)})"
+        return text
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -742,7 +751,9 @@ class HopResult:
         return bool(self.crossed_in)
 
 
-def _hop_values(hops: Mapping[str, Any], served_by: str | None) -> dict[str, float]:
+def _hop_values(
+    hops: Mapping[str, Any], served_by: str | None, hop_desc: Mapping[str, str] | None = None
+) -> dict[str, float]:
     """Per-hop durations from a probe's Server-Timing breakdown (cumulative → per hop)."""
 
     def num(key: str) -> float | None:
@@ -752,7 +763,7 @@ def _hop_values(hops: Mapping[str, Any], served_by: str | None) -> dict[str, flo
         )
 
     api = (served_by or "").split("/", 1)[0] or "api"
-    desc = hops.get("db_desc")
+    desc = (hop_desc or {}).get("db") or hops.get("db_desc")
     db = desc if isinstance(desc, str) and desc else "db"
     gateway, upstream, api_t, db_t = num("gateway"), num("upstream"), num("api"), num("db")
     out: dict[str, float] = {}
@@ -788,7 +799,7 @@ def hop_latency(timeline: Timeline, threshold: float = HOP_THRESHOLD_S) -> list[
         for sample in timeline.samples.get(probe.name, []):
             if not sample.hops:
                 continue
-            values = _hop_values(sample.hops, sample.served_by)
+            values = _hop_values(sample.hops, sample.served_by, sample.hop_desc)
             for hop, value in values.items():
                 if t_inj is None or sample.t < t_inj:
                     baseline.setdefault(hop, []).append(value)

@@ -71,6 +71,7 @@ class Sample:
     # per-hop durations in seconds (from Server-Timing) and who served the request
     hops: Mapping[str, float] | None = None
     served_by: str | None = None
+    hop_desc: Mapping[str, str] | None = None  # what a hop reached, e.g. {"db": "db-standby"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,7 @@ class PaymentApi:
         resp = await self._dispatch(req, db_ms)
         resp.headers["X-Served-By"] = f"{self.name}/{self.version}"
         resp.headers["Server-Timing"] = format_server_timing(
-            {"api": (time.perf_counter() - t0) * 1000.0, "db": db_ms[0]}
+            {"api": (time.perf_counter() - t0) * 1000.0, "db": db_ms[0]}, {"db": self.writer}
         )
         return resp
 

@@ -14,7 +14,7 @@ from gameday.sandbox.httpd import Request, Response, error, json_response, serve
 from gameday.sandbox.runtime import periodic, run_component
 from gameday.sandbox.state import SandboxState
 from gameday.sandbox.stats import PromMetrics, RollingStats
-from gameday.sandbox.timing import format_server_timing, parse_server_timing
+from gameday.sandbox.timing import format_server_timing, parse_descriptions, parse_server_timing
 
 PUBLIC_ROUTES = {"/pay": "POST", "/balance": "GET", "/coupons": "GET"}
 SITES = {"a": "api-a", "b": "api-b"}
@@ -127,6 +127,7 @@ class Gateway:
         comp, version, site = self._pick()
         headers = {"content-type": req.headers.get("content-type", "application/json")}
         hops: dict[str, float] = {}
+        descs: dict[str, str] = {}
         served = f"gateway/{version}"
         try:
             r = await self.clients[comp].request(
@@ -146,11 +147,12 @@ class Gateway:
             if "/" in served:
                 version = served.split("/", 1)[1]
             hops = parse_server_timing(r.headers.get("server-timing"))
+            descs = parse_descriptions(r.headers.get("server-timing"))
         upstream_ms = (time.perf_counter() - t0) * 1000.0
         total_ms = (time.perf_counter() - t0) * 1000.0
         timing = {"gateway": total_ms, "upstream": upstream_ms}
         timing.update({k: v for k, v in hops.items() if k in ("api", "db")})
-        resp.headers["Server-Timing"] = format_server_timing(timing)
+        resp.headers["Server-Timing"] = format_server_timing(timing, descs)
         resp.headers["X-Served-By"] = served
         resp.headers["X-Site"] = site
         self.stats.record(version, resp.status, total_ms)
