@@ -13,6 +13,7 @@ from . import __version__
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from .reports.model import Report
     from .scenarios.model import Scenario, Suite
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED, EXIT_ERROR = 0, 1, 2, 3, 4
@@ -142,6 +143,117 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- run
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runners.console import make_view
+    from .runners.engine import InvalidRun, RunOptions, run_drill
+    from .scenarios.model import Scenario
+    from .scenarios.problems import ScenarioError
+
+    try:
+        document, members = _load_checked(Path(args.path))
+    except ScenarioError as exc:
+        return _report_problems(exc)
+    runs = [(Path(args.path), document)] if isinstance(document, Scenario) else members
+    stop_on_failure = getattr(document, "stop_on_failure", True)
+    options = RunOptions(
+        ci=args.ci,
+        report_root=Path(args.report_dir),
+        **({"operator": args.operator} if args.operator else {}),
+    )
+    worst = EXIT_OK
+    out = _console()
+    for path, scenario in runs:
+        try:
+            outcome = run_drill(scenario, path, options, make_view(args.ci))
+        except InvalidRun as exc:
+            _console(stderr=True).print(f"[red]error[/red]: {path}: {exc}")
+            _console(stderr=True).print("nothing was run.")
+            return EXIT_INVALID
+        _print_summary(out, outcome.report, outcome.run_dir)
+        worst = max(worst, outcome.exit_code, key=_severity)
+        if outcome.exit_code != EXIT_OK and stop_on_failure and len(runs) > 1:
+            out.print("stopping the suite: stop_on_failure is set")
+            break
+    return worst
+
+
+def _severity(code: int) -> int:
+    # error > aborted > failed > passed, whatever the numbers
+    return {EXIT_OK: 0, EXIT_FAILED: 1, EXIT_ABORTED: 2, EXIT_ERROR: 3}.get(code, 4)
+
+
+def _print_summary(out: Console, report: Report, run_dir: Path) -> None:
+    """The end-of-drill table: each objective, its target, measured ± bound, verdict, why."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    colour = {"passed": "green", "failed": "red", "aborted": "yellow"}.get(report.verdict, "red")
+    table = Table(title=f"{report.scenario.name}: objectives", title_justify="left")
+    for column in ("objective", "target", "measured", "verdict", "why"):
+        table.add_column(column, overflow="fold")
+    for result in report.objectives:
+        table.add_row(
+            result.name,
+            result.bound_text,
+            result.measured_text(),
+            "[green]met[/green]" if result.passed else "[red]missed[/red]",
+            "" if result.passed else escape(result.reason),
+        )
+    out.print(table)
+    out.print(f"verdict: [{colour}]{report.verdict}[/{colour}] ({escape(report.reason)})")
+    out.print(f"report: {run_dir / 'report.json'}")
+
+
+# --------------------------------------------------------------------------- recover / ack
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from .runners.recover import cmd_recover as recover
+
+    return recover(Path(args.journal) if args.journal else None, args.force)
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    from .runners.journal import active_runs
+    from .runners.manual import append_ack
+
+    runs = active_runs()
+    if args.run:
+        runs = [r for r in runs if r.run_id == args.run]
+    if not runs:
+        _console(stderr=True).print(
+            "[red]error[/red]: no running drill found"
+            + (f" with id {args.run}" if args.run else "")
+        )
+        return EXIT_INVALID
+    if len(runs) > 1:
+        _console(stderr=True).print(
+            "[red]error[/red]: several drills are running; pick one with --run: "
+            + ", ".join(r.run_id for r in runs)
+        )
+        return EXIT_INVALID
+    append_ack(runs[0].run_dir, args.step, args.by)
+    _console().print(f"acknowledged {args.step} in {runs[0].run_id}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import commands
+
+    state_dir = Path(args.state_dir) if args.state_dir else None
+    if args.sandbox_command == "up":
+        return commands.cmd_up(state_dir)
+    if args.sandbox_command == "status":
+        return commands.cmd_status(state_dir, args.json)
+    return commands.cmd_down(state_dir)
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -166,6 +278,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(handler=cmd_schema)
 
+    p = sub.add_parser("run", help="run a drill (or a suite) against its target")
+    p.add_argument("path", metavar="PATH", help="scenario or suite YAML file")
+    p.add_argument(
+        "--ci", action="store_true", help="no prompts, plain output, exit code for gating"
+    )
+    p.add_argument(
+        "--report-dir",
+        default="reports",
+        metavar="DIR",
+        help="where run directories go (default reports/)",
+    )
+    p.add_argument("--operator", metavar="NAME", help="who runs the drill (default user@host)")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("recover", help="revert what a dead runner left applied (reads its journal)")
+    p.add_argument(
+        "--journal", metavar="PATH", help="one journal; default: every journal of a dead runner"
+    )
+    p.add_argument("--force", action="store_true", help="also when the runner still seems alive")
+    p.set_defaults(handler=cmd_recover)
+
+    p = sub.add_parser("ack", help="mark a manual step of a running drill as done")
+    p.add_argument("step", metavar="STEP", help="the step's name")
+    p.add_argument("--run", metavar="RUN_ID", help="which drill, when several are running")
+    p.add_argument("--by", metavar="NAME", help="who did it (default: your user name)")
+    p.set_defaults(handler=cmd_ack)
+
+    p = sub.add_parser("sandbox", help="start, inspect or stop the embedded staging")
+    sandbox = p.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
+    for name, text in (
+        ("up", "start the embedded staging (PostgreSQL pair, APIs, gateway, controllers)"),
+        ("status", "show each component: pid, port, role, health"),
+        ("down", "stop everything the sandbox started"),
+    ):
+        action = sandbox.add_parser(name, help=text)
+        action.add_argument(
+            "--state-dir", metavar="DIR", help="sandbox state (default .gameday/sandbox)"
+        )
+        if name == "status":
+            action.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_sandbox)
     return parser
 
 

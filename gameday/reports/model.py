@@ -455,6 +455,8 @@ class Report:
     budget_warnings: Sequence[str] = ()
     deviations: Sequence[str] = ()
     toolkit_version: str = __version__
+    # the drill's CLOCK_MONOTONIC reading at t=0: lines the report up with other logs of the host
+    monotonic_start: float | None = None
     schema: str = SCHEMA_VERSION
 
     def clock(self) -> Clock:
@@ -470,6 +472,7 @@ class Report:
             "scenario": self.scenario.to_json(),
             "target": self.target.to_json(),
             "toolkit_version": self.toolkit_version,
+            "monotonic_start": self.monotonic_start,
             "operator": self.operator,
             "started": self.started,
             "ended": self.ended,
@@ -557,6 +560,7 @@ class Report:
             budget_warnings=list(data.get("budget_warnings", [])),
             deviations=list(data.get("deviations", [])),
             toolkit_version=data.get("toolkit_version", ""),
+            monotonic_start=data.get("monotonic_start"),
             schema=schema,
         )
 
@@ -700,6 +704,7 @@ def build_report(
         target=target,
         operator=operator,
         started=clock.start_wall.isoformat(timespec="microseconds"),
+        monotonic_start=timeline.clock.start,
         ended=clock.wall(end).isoformat(timespec="microseconds"),
         duration_s=end,
         verdict=verdict,
@@ -784,6 +789,7 @@ def report_json_schema() -> dict[str, Any]:
                 ),
                 "target": rec({"type": str_, "spec": obj}),
                 "toolkit_version": str_,
+                "monotonic_start": opt_num,
                 "operator": str_,
                 "started": {**str_, "format": "date-time"},
                 "ended": {**str_, "format": "date-time"},

@@ -43,6 +43,10 @@ class ObjectiveResult:
         """The measured value with its error bound, e.g. `41.2s (±250ms)`; `n/a` without data."""
         if self.measured is None:
             return "n/a"
+        if self.unit == "ratio":
+            # two decimals: more digits than the error bound supports would be false precision
+            text = f"{self.measured * 100:.2f}%"
+            return text + (f" (±{self.error * 100:.2f}%)" if self.error else "")
         text = _fmt(self.measured, self.unit)
         if self.error:
             text += f" (±{_fmt(self.error, self.unit)})"

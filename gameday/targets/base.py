@@ -86,6 +86,10 @@ class Target(Protocol):
         """Values for `{{ target.* }}` (url, db_dsn, ...)."""
         ...
 
+    def secrets(self) -> list[str]:
+        """Values that must never appear in reports or logs (passwords inside DSNs, tokens)."""
+        ...
+
     def timings(self) -> TargetTimings:
         """Lower bounds the target's own settings put on failover, rollback and detection."""
         ...

@@ -90,6 +90,10 @@ def test_help_everywhere() -> None:
         ["validate", "--help"],
         ["plan", "--help"],
         ["schema", "--help"],
+        ["run", "--help"],
+        ["recover", "--help"],
+        ["ack", "--help"],
+        ["sandbox", "status", "--help"],
     ):
         result = gameday(*args)
         assert result.returncode == 0 and "usage:" in result.stdout

@@ -1,0 +1,264 @@
+"""`gameday recover`: undo what a dead runner left applied, from its journal alone.
+
+For each journal whose runner is gone: stop its journaled helper processes (only if the
+pid is still the very process journaled), revert every still-pending plan in reverse
+order with a driver rebuilt from the plan's spec, journal each revert, and stop the
+target if the runner had started it. Running it again finds nothing to recover.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..targets.base import Target, TargetError
+from .journal import (
+    Journal,
+    JournalError,
+    JournalState,
+    ProcessEntry,
+    active_journals,
+    exclusive,
+    process_matches,
+    read_journal,
+    unregister,
+)
+
+Outcome = Literal["recovered", "nothing", "refused", "failed"]
+EXIT_OK, EXIT_ERROR = 0, 4
+
+
+@dataclass
+class JournalOutcome:
+    """What recover did with one journal."""
+
+    journal: Path
+    run_id: str
+    scenario: str
+    outcome: Outcome
+    message: str = ""
+    reverted: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (plan id, error)
+    killed: list[int] = field(default_factory=list)
+    target_stopped: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RecoverReport:
+    """Every journal looked at."""
+
+    items: list[JournalOutcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed and nothing was refused."""
+        return all(i.outcome in ("recovered", "nothing") for i in self.items)
+
+    @property
+    def nothing_to_recover(self) -> bool:
+        """No journal needed anything."""
+        return all(i.outcome == "nothing" for i in self.items)
+
+
+def recover(
+    journal_paths: Sequence[Path] | None = None,
+    *,
+    force: bool = False,
+    index_dir: Path | None = None,
+    keep_target: bool = False,
+) -> RecoverReport:
+    """Recover the given journals, or every journal in the active-drill index.
+
+    A journal whose runner is alive is refused unless ``force``. With no paths, live
+    drills in the index are reported and left alone. ``keep_target``: leave a sandbox
+    the dead runner started running.
+    """
+    explicit = journal_paths is not None
+    paths = list(journal_paths) if journal_paths is not None else active_journals(index_dir)
+    report = RecoverReport()
+    for path in paths:
+        report.items.append(_recover_one(Path(path), force, index_dir, keep_target, explicit))
+    return report
+
+
+def _recover_one(
+    path: Path, force: bool, index_dir: Path | None, keep_target: bool, explicit: bool
+) -> JournalOutcome:
+    try:
+        state = read_journal(path)
+    except JournalError as exc:
+        return JournalOutcome(path, "", "", "failed", str(exc))
+    out = JournalOutcome(
+        path, state.run_id, state.scenario, "nothing", warnings=list(state.warnings)
+    )
+    if state.runner_alive() and not force:
+        out.outcome = "refused" if explicit else "nothing"
+        out.message = (
+            f"the runner of {state.run_id or path} (pid {state.pid}) is still alive; it reverts "
+            "its own faults (stop it, or pass --force to recover anyway)"
+        )
+        return out
+    with exclusive(path) as got:
+        if not got and not force:
+            out.outcome = "refused"
+            out.message = f"{path} is held by another process (a live runner or another recover)"
+            return out
+        state = read_journal(path)  # re-read under the lock: a racing recover may have finished
+        if not state.needs_recovery():
+            if state.run_id:
+                unregister(state.run_id, index_dir)
+            out.message = "nothing to recover"
+            return out
+        journal = Journal.open(path.parent, run_id=state.run_id, index_dir=index_dir, hold=False)
+        try:
+            _do_recover(state, journal, out, keep_target)
+        finally:
+            journal.close()
+    return out
+
+
+def _do_recover(
+    state: JournalState, journal: Journal, out: JournalOutcome, keep_target: bool
+) -> None:
+    by = f"recover:{os.getpid()}"
+    # load first: stop the traffic before touching the target
+    for proc in state.live_processes():
+        if _stop_process(proc):
+            out.killed.append(proc.pid)
+        journal.process_stopped(proc.pid)
+    drivers: dict[str, Target] = {}
+    try:
+        for entry in reversed(state.pending()):
+            plan = entry.plan
+            key = f"{plan.driver}:{sorted(plan.spec.items())}"
+            try:
+                if key not in drivers:
+                    from ..targets import target_from_spec
+
+                    drivers[key] = target_from_spec(plan.driver, plan.spec)
+                result = drivers[key].revert(plan)
+            except (TargetError, OSError) as exc:
+                journal.fault_revert_failed(entry.plan_id, str(exc), by=by)
+                out.failed.append((entry.plan_id, str(exc)))
+                continue
+            journal.fault_reverted(entry.plan_id, dict(result), by=by)
+            out.reverted.append(f"{plan.fault} ({plan.action}: {', '.join(plan.touches)})")
+        if state.target_started and not keep_target and not out.failed:
+            out.target_stopped = _stop_target(state, journal)
+    finally:
+        for driver in drivers.values():
+            driver.close()
+    if out.failed:
+        out.outcome = "failed"
+        # the drill stays in the active index: the next recover retries what failed
+        out.message = f"{len(out.failed)} revert(s) failed; the journal keeps them pending"
+        return
+    journal.drill_recovered(os.getpid(), out.reverted)
+    out.outcome = "recovered"
+    out.message = "recovered"
+
+
+def _stop_target(state: JournalState, journal: Journal) -> bool:
+    if state.driver != "sandbox":
+        return False
+    from ..sandbox import manage
+    from ..sandbox.state import SandboxError
+
+    try:
+        manage.down(Path(state.spec["state_dir"]) if state.spec.get("state_dir") else None)
+    except SandboxError:
+        return False
+    journal.target_stopped(state.driver, state.spec)
+    return True
+
+
+def _stop_process(proc: ProcessEntry, grace_s: float = 3.0) -> bool:
+    """SIGTERM then SIGKILL one journaled process (its group when it led one); False if not ours."""
+    if not process_matches(proc.pid, proc.start_ticks, proc.cmdline):
+        return False
+
+    def send(sig: signal.Signals) -> None:
+        try:
+            if proc.group and os.getpgid(proc.pid) == proc.pid:
+                os.killpg(proc.pid, sig)
+            else:
+                os.kill(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    send(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not process_matches(proc.pid, proc.start_ticks, proc.cmdline):
+            return True
+        time.sleep(0.05)
+    # still the same process (checked right before): it ignored SIGTERM
+    if process_matches(proc.pid, proc.start_ticks, proc.cmdline):
+        send(signal.SIGKILL)
+    return True
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+
+def cmd_recover(journal: Path | None, force: bool, *, index_dir: Path | None = None) -> int:
+    """`gameday recover [--journal PATH] [--force]`: print what was reverted; 0 clean, 4 failed."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False, soft_wrap=True)
+    report = recover([journal] if journal else None, force=force, index_dir=index_dir)
+    if not report.items or report.nothing_to_recover:
+        for item in report.items:
+            if item.message and item.message != "nothing to recover":
+                console.print(f"[yellow]note[/yellow]: {escape(item.message)}")
+        console.print("nothing to recover")
+        return EXIT_OK
+    for item in report.items:
+        name = escape(f"{item.scenario or '?'} {item.run_id}".strip())
+        for warning in item.warnings:
+            console.print(f"[yellow]warning[/yellow]: {escape(warning)}")
+        if item.outcome == "nothing":
+            if item.message and item.message != "nothing to recover":
+                console.print(f"[dim]{name}[/dim]: {escape(item.message)}")
+            continue
+        colour = {"recovered": "green", "refused": "yellow", "failed": "red"}[item.outcome]
+        console.print(
+            f"[{colour}]{item.outcome}[/{colour}] {name}  [dim]{escape(str(item.journal))}[/dim]"
+        )
+        for pid in item.killed:
+            console.print(f"  stopped leftover process {pid}")
+        for what in item.reverted:
+            console.print(f"  [green]reverted[/green] {escape(what)}")
+        for plan_id, error in item.failed:
+            console.print(f"  [red]revert failed[/red] {escape(plan_id)}: {escape(error)}")
+        if item.target_stopped:
+            console.print("  stopped the sandbox the drill had started")
+        if item.outcome != "recovered" and item.message:
+            console.print(f"  {escape(item.message)}")
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def summary(report: RecoverReport) -> dict[str, Any]:
+    """JSON-friendly form of a report (for --json output and tests)."""
+    return {
+        "ok": report.ok,
+        "items": [
+            {
+                "journal": str(i.journal),
+                "run_id": i.run_id,
+                "outcome": i.outcome,
+                "reverted": i.reverted,
+                "failed": [list(f) for f in i.failed],
+                "killed": i.killed,
+                "message": i.message,
+            }
+            for i in report.items
+        ],
+    }

@@ -1,0 +1,86 @@
+"""A drill never leaves damage behind: Ctrl-C, SIGTERM, an exception, SIGKILL + recover."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import DrillRunner, interrupt_when, library
+
+pytestmark = pytest.mark.slow
+
+
+def long_cut() -> dict[str, Any]:
+    """site-outage with a cut long enough to interrupt it in the middle."""
+    data = library("site-outage")
+    data["faults"][0]["duration"] = "5m"
+    data["faults"].append({"action": "pause", "service": "api-b", "at": "1s", "duration": "5m"})
+    return data
+
+
+def assert_healthy(drills: DrillRunner) -> None:
+    """No fault in force: every component healthy and running, every proxy link open."""
+    from gameday.sandbox.client import SandboxClient
+
+    status = drills.sandbox_status()
+    for name, component in status["components"].items():
+        assert component["healthy"], (name, component)
+        pid = component.get("pid")
+        if pid:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            assert state != "T", f"{name} is still stopped (SIGSTOP)"
+    with SandboxClient.open(drills.state_dir) as client:
+        links = client.links()
+    assert links
+    for link in links:
+        assert link["state"] == "open" and not link.get("latency_ms"), link
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_signal_reverts_everything(drills: DrillRunner, sig: signal.Signals) -> None:
+    assert drills.sandbox("up").returncode == 0
+    process = drills.start(drills.write(long_cut()))
+    output = interrupt_when(drills, process, "fault.applied", sig)
+    assert process.returncode == 3, output
+    assert "Traceback" not in output
+    report = drills.report()
+    assert report["verdict"] == "aborted"
+    assert_healthy(drills)
+
+
+def test_failing_fault_reverts_the_others(drills: DrillRunner) -> None:
+    assert drills.sandbox("up").returncode == 0
+    data = long_cut()
+    data["faults"].append(
+        {"action": "command", "run": "false", "undo": "true", "at": "3s", "name": "broken"}
+    )
+    result = drills.run(drills.write(data))
+    assert result.returncode == 4, result.stdout
+    assert drills.report()["verdict"] == "error"
+    assert_healthy(drills)
+
+
+def test_sigkill_then_recover(drills: DrillRunner) -> None:
+    assert drills.sandbox("up").returncode == 0
+    process = drills.start(drills.write(long_cut()))
+    interrupt_when(drills, process, "fault.applied", signal.SIGKILL)
+    drills.wait_for_journal("fault.applied")
+    recover = subprocess.run(
+        drills.command("recover", "--journal", str(drills.journal())),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert recover.returncode == 0, recover.stdout + recover.stderr
+    assert_healthy(drills)
+    again = subprocess.run(
+        drills.command("recover", "--journal", str(drills.journal())),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0 and "nothing to recover" in again.stdout.lower()

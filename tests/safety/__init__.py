@@ -1,0 +1,1 @@
+"""Safety: journal, target lock, recover, sandbox driver."""
