@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from .reports.model import Report
+    from .runners.budget import TargetTimings
     from .scenarios.model import Scenario, Suite
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED, EXIT_ERROR = 0, 1, 2, 3, 4
@@ -123,8 +124,19 @@ def _print_plan(out: Console, scenario: Scenario) -> None:
     for item in plan.objectives(scenario.objectives):
         objectives.add_row(item.name, item.bound, item.meaning)
     out.print(objectives)
-    for warning in budget_warnings(scenario):
+    for warning in budget_warnings(scenario, _target_timings(scenario)):
         out.print(f"[yellow]warning[/yellow]: {warning}")
+
+
+def _target_timings(scenario: Scenario) -> TargetTimings | None:
+    """The sandbox's timing floors come from its settings alone, so plan can use them offline."""
+    from .scenarios.model import SandboxTarget
+
+    if not isinstance(scenario.target, SandboxTarget):
+        return None  # reading a remote target's settings would mean contacting it
+    from .targets import make_target
+
+    return make_target(scenario.target).timings()
 
 
 # --------------------------------------------------------------------------- schema
@@ -203,6 +215,14 @@ def _print_summary(out: Console, report: Report, run_dir: Path) -> None:
             "" if result.passed else escape(result.reason),
         )
     out.print(table)
+    for hop in report.hops:
+        if hop.crossed_in:
+            out.print(
+                f"slow hop: [bold]{hop.hop}[/bold] p99 {hop.p99 * 1000:.0f} ms "
+                f"(over {hop.threshold * 1000:.0f} ms) during {', '.join(hop.crossed_in)}"
+            )
+    for warning in report.budget_warnings:
+        out.print(f"[yellow]warning[/yellow]: {escape(warning)}")
     out.print(f"verdict: [{colour}]{report.verdict}[/{colour}] ({escape(report.reason)})")
     out.print(f"report: {run_dir / 'report.json'}")
 

@@ -458,6 +458,9 @@ class Report:
     # the drill's CLOCK_MONOTONIC reading at t=0: lines the report up with other logs of the host
     monotonic_start: float | None = None
     schema: str = SCHEMA_VERSION
+    # the audit record added at run time (approver, participants, findings from the command
+    # line); it overrides the scenario's `audit` section key by key. Left out of the JSON when empty.
+    audit: Mapping[str, Any] = field(default_factory=dict)
 
     def clock(self) -> Clock:
         """The drill's clock in report time: start 0, wall start as recorded."""
@@ -514,6 +517,8 @@ class Report:
             "budget_warnings": list(self.budget_warnings),
             "deviations": list(self.deviations),
         }
+        if self.audit:
+            data["audit"] = dict(self.audit)
         return cast(dict[str, Any], canon(data))
 
     @classmethod
@@ -562,6 +567,7 @@ class Report:
             toolkit_version=data.get("toolkit_version", ""),
             monotonic_start=data.get("monotonic_start"),
             schema=schema,
+            audit=dict(data.get("audit") or {}),
         )
 
     def timeline(self) -> Timeline:
@@ -766,7 +772,7 @@ def report_json_schema() -> dict[str, Any]:
             rec({"n": {"type": "integer"}, "p50": num, "p99": num, "max": num}),
         ]
     }
-    return {
+    schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://gameday.dev/schemas/report-v1.json",
         "title": "gameday drill report",
@@ -916,3 +922,6 @@ def report_json_schema() -> dict[str, Any]:
             }
         ),
     }
+    # optional: only present when the run added an audit record
+    schema["properties"]["audit"] = obj
+    return schema

@@ -13,6 +13,7 @@ import secrets
 import signal
 import socket
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -178,10 +179,12 @@ class Drill:
             await self._inject_and_observe()
             await self._verify()
         except asyncio.CancelledError:
-            self.abort_reason = (
-                f"interrupted by {interrupted[0] if interrupted else 'cancellation'}"
-            )
-            self.timeline.add_event(self._now(), GUARDRAIL, "interrupted", reason=self.abort_reason)
+            if self.abort_reason is None:  # a guardrail that cancelled us already said why
+                who = interrupted[0] if interrupted else "cancellation"
+                self.abort_reason = f"interrupted by {who}"
+                self.timeline.add_event(
+                    self._now(), GUARDRAIL, "interrupted", reason=self.abort_reason
+                )
             self._say(f"aborting: {self.abort_reason}; reverting everything", "bold red")
         except DrillAborted as exc:
             self.abort_reason = str(exc)
@@ -396,44 +399,34 @@ class Drill:
         """Collect traffic windows and acknowledgements; enforce guardrails. Runs all drill long."""
         guard = self.scenario.guardrails
         below_since: float | None = None
-        stdin_task = self._stdin_reader()
-        try:
-            while not self._stop.is_set():
-                now = self._now()
-                latest = None
-                if self._traffic is not None:
-                    for window in self._traffic.read_new():
-                        self.timeline.add_traffic(window)
-                        self._tracker.feed_traffic(window)
-                        if window.name == "*":
-                            latest = window
-                for ack in self._inbox.read_new():
-                    self._ack(ack.step, ack.by)
-                if (
-                    latest is not None
-                    and guard.min_availability is not None
-                    and self.t_baseline_end
-                ):
-                    rate = latest.ok / latest.count if latest.count else 0.0
-                    if rate < guard.min_availability.floor:
-                        below_since = below_since or now
-                        if now - below_since >= guard.min_availability.for_:
-                            self._trip(
-                                f"user availability below {guard.min_availability.floor:.1%} "
-                                f"for {format_duration(guard.min_availability.for_)}"
-                            )
-                    else:
-                        below_since = None
-                if self.clock.elapsed(now) > guard.max_duration:
-                    self._trip(f"max_duration {format_duration(guard.max_duration)} reached")
-                self._update_steps(now)
-                self.view.tick(
-                    self.clock.elapsed(now), latest.__dict__ if latest is not None else None
-                )
-                await asyncio.sleep(POLL_S)
-        finally:
-            if stdin_task is not None:
-                stdin_task.cancel()
+        self._stdin_reader()
+        while not self._stop.is_set():
+            now = self._now()
+            latest = None
+            if self._traffic is not None:
+                for window in self._traffic.read_new():
+                    self.timeline.add_traffic(window)
+                    self._tracker.feed_traffic(window)
+                    if window.name == "*":
+                        latest = window
+            for ack in self._inbox.read_new():
+                self._ack(ack.step, ack.by)
+            if latest is not None and guard.min_availability is not None and self.t_baseline_end:
+                rate = latest.ok / latest.count if latest.count else 0.0
+                if rate < guard.min_availability.floor:
+                    below_since = below_since or now
+                    if now - below_since >= guard.min_availability.for_:
+                        self._trip(
+                            f"user availability below {guard.min_availability.floor:.1%} "
+                            f"for {format_duration(guard.min_availability.for_)}"
+                        )
+                else:
+                    below_since = None
+            if self.clock.elapsed(now) > guard.max_duration:
+                self._trip(f"max_duration {format_duration(guard.max_duration)} reached")
+            self._update_steps(now)
+            self.view.tick(self.clock.elapsed(now), latest.__dict__ if latest is not None else None)
+            await asyncio.sleep(POLL_S)
 
     def _trip(self, reason: str) -> None:
         if self.abort_reason is None:
@@ -443,21 +436,25 @@ class Drill:
             if main is not None:
                 main.cancel()
 
-    def _stdin_reader(self) -> asyncio.Task[None] | None:
+    def _stdin_reader(self) -> None:
+        """Let the operator type a step's number (or name) + Enter to mark it done."""
         if self.options.ci or not self.scenario.manual_steps or not sys.stdin.isatty():
-            return None
+            return
+        loop = asyncio.get_running_loop()
 
-        async def read() -> None:
-            while True:
-                line = await asyncio.to_thread(sys.stdin.readline)
-                if not line:
+        def on_line(text: str) -> None:
+            name = self.manual.by_number(int(text)) if text.isdigit() else text
+            if name:
+                self._ack(name, getpass.getuser())
+
+        def read() -> None:
+            # a daemon thread: a blocked readline must never hold the process open at exit
+            for line in sys.stdin:
+                if self._stop.is_set():
                     return
-                text = line.strip()
-                name = self.manual.by_number(int(text)) if text.isdigit() else text
-                if name:
-                    self._ack(name, getpass.getuser())
+                loop.call_soon_threadsafe(on_line, line.strip())
 
-        return asyncio.ensure_future(read())
+        threading.Thread(target=read, name="manual-steps", daemon=True).start()
 
     def _ack(self, step: str, by: str) -> None:
         state = self.manual.acknowledge(step, by, self._now())

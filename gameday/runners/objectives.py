@@ -58,7 +58,8 @@ class ObjectiveResult:
 
 def _fmt(value: float, unit: Unit) -> str:
     if unit == "s":
-        return format_duration(round(value, 3))
+        # keep sub-millisecond bounds visible instead of rounding them to "0s"
+        return format_duration(round(value, 3) if value >= 0.001 else round(value, 6))
     if unit == "ratio":
         return format_percent(value)
     return f"{value:g}"

@@ -252,8 +252,9 @@ def up(settings: SandboxSettings | None = None) -> SandboxState:
     (sd / "logs").mkdir(exist_ok=True)
     bin_dir = pg.resolve_bin_dir(settings.pg_bin_dir)
     run_as = pg.ensure_run_as(settings.pg_user)
-    if run_as is not None:
-        pg.check_traversable(sd, run_as)
+    pg_root = pg.data_root(sd, run_as)
+    for name in DATABASES:
+        shutil.rmtree(pg_root / name, ignore_errors=True)  # a stopped sandbox's old clusters
 
     pairs = link_pairs()
     ports = iter(_free_ports(len(COMPONENTS) + len(pairs)))
@@ -264,7 +265,7 @@ def up(settings: SandboxSettings | None = None) -> SandboxState:
             kind=kind,
             port=next(ports),
             site=site,
-            data_dir=str(sd / "pg" / name) if kind == "postgres" else None,
+            data_dir=str(pg_root / name) if kind == "postgres" else None,
             version="v1" if kind == "api" else None,
         )
     links = {
@@ -645,7 +646,8 @@ def down(state_dir: Path | None = None) -> DownReport:
     killed, removed = _sweep(state)
     save_state(state)
     _events(sd).emit("sandbox_down", stopped=stopped, killed=killed, removed_shm=removed)
-    shutil.rmtree(sd / "pg", ignore_errors=True)
+    for root in {Path(c.data_dir).parent for c in state.components.values() if c.data_dir}:
+        shutil.rmtree(root, ignore_errors=True)
     for name in (STATE_FILE, WRITER_FILE, "receiver.json"):
         (sd / name).unlink(missing_ok=True)
     return DownReport(stopped=stopped, killed_pids=killed, removed_shm=removed)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import os
 import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -100,18 +102,30 @@ def ensure_run_as(user: str) -> str | None:
     return user
 
 
-def check_traversable(path: Path, user: str) -> None:
-    """Raise SandboxError if ``user`` cannot reach ``path`` (root-only parent dirs)."""
+def traversable(path: Path, user: str) -> bool:
+    """Whether ``user`` can reach ``path`` (no root-only directory on the way)."""
     pw = pwd.getpwnam(user)
     for parent in [path, *path.parents]:
         st = parent.stat()
         if st.st_uid == pw.pw_uid:
             continue
         if not st.st_mode & 0o001 and not (st.st_gid == pw.pw_gid and st.st_mode & 0o010):
-            raise SandboxError(
-                f"PostgreSQL runs as {user!r}, who cannot enter {parent}; "
-                "use a state dir under a world-accessible path (e.g. /tmp or /srv)"
-            )
+            return False
+    return True
+
+
+def data_root(state_dir: Path, run_as: str | None) -> Path:
+    """Where the clusters live: ``<state_dir>/pg``, or a private dir under the system temp dir
+    owned by ``run_as`` when the state dir sits behind a directory that user cannot enter
+    (e.g. a root-only home or pytest's tmp dirs)."""
+    if run_as is None or traversable(state_dir, run_as):
+        return state_dir / "pg"
+    digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
+    root = Path(tempfile.gettempdir()) / f"gameday-pg-{digest}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    pw = pwd.getpwnam(run_as)
+    os.chown(root, pw.pw_uid, pw.pw_gid)
+    return root
 
 
 def _as_user(run_as: str | None) -> dict[str, Any]:

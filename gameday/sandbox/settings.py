@@ -44,10 +44,10 @@ class SandboxSettings(BaseModel):
     # payment API
     db_timeout_s: float = Field(2.0, gt=0)
     db_pool_size: int = Field(6, ge=1)
-    rate_limit_rps: float = Field(80.0, gt=0)
-    rate_limit_burst: float = Field(80.0, gt=0)
+    rate_limit_rps: float = Field(150.0, gt=0)
+    rate_limit_burst: float = Field(150.0, gt=0)
     # tokens kept for payments: low-priority calls are shed once the bucket drops to this
-    payment_reserve: float = Field(40.0, ge=0)
+    payment_reserve: float = Field(75.0, ge=0)
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_open_s: float = Field(2.0, gt=0)
     faulty_share: float = Field(0.3, ge=0, le=1)

@@ -104,3 +104,11 @@ def test_lagging_standby_loses_acknowledged_writes(drills: DrillRunner) -> None:
 
 def test_every_library_file_is_a_real_drill() -> None:
     assert len(list(Path(LIBRARY).glob("*.yaml"))) >= 6
+
+
+def test_latency_hop_names_the_slow_link(drills: DrillRunner) -> None:
+    result = drills.run(drills.write(library("latency-hop")))
+    assert result.returncode == 0, result.stdout
+    crossed = [h["hop"] for h in drills.report()["hops"] if h["crossed_in"]]
+    assert crossed == ["api-a->db-primary"]
+    assert "slow hop: api-a->db-primary" in result.stdout

@@ -110,3 +110,19 @@ def test_help_is_fast_because_imports_are_lazy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_plan_warns_when_the_sandbox_timings_make_an_objective_impossible(tmp_path: Path) -> None:
+    path = tmp_path / "tight.yaml"
+    path.write_text(
+        "apiVersion: gameday/v1\nkind: Scenario\nname: tight\n"
+        "target: {type: sandbox, settings: {health_period: 2s, failure_threshold: 5}}\n"
+        "objectives: {recovery_time: 5s, failover_time: 5s}\n"
+        "steady_state: {probes: [{name: h, type: http, url: 'http://127.0.0.1:1/'}]}\n"
+        "faults: [{action: crash, service: db-primary, at: 5s}]\n",
+        encoding="utf-8",
+    )
+    result = gameday("plan", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "failover_time 5s cannot be met" in result.stdout
+    assert "health period 2s × 5 failed checks" in result.stdout
