@@ -1,0 +1,141 @@
+"""The audit record of a drill: scenario audit section merged with run-time additions, findings, controls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .model import Report
+
+# Which frameworks each report section serves (shown next to the section, and in the index).
+CONTROLS: Mapping[str, Sequence[str]] = {
+    "identification": ("NIST SP 800-84 AAR", "NIST 800-53 CP-4", "ISO 22301 8.5"),
+    "scope": ("NIST 800-53 CP-4(a)", "ISO 22301 8.5", "SOC 2 A1.3"),
+    "objectives": ("NIST 800-53 CP-4(a)", "ISO 22301 8.5", "SOC 2 A1.3", "PCI DSS 12.10.2"),
+    "chart": ("NIST SP 800-84 AAR", "SOC 2 A1.3"),
+    "faults": ("NIST 800-53 CP-4(a)", "NIST SP 800-84 AAR"),
+    "people": ("NIST 800-53 CP-4(b)", "ISO 22301 8.5", "PCI DSS 12.10.2"),
+    "timeline": ("NIST SP 800-84 AAR", "PCI DSS 12.10.2"),
+    "deviations": ("NIST 800-53 CP-4(c)", "ISO 22301 8.5", "SOC 2 A1.3"),
+    "findings": ("NIST 800-53 CP-4(c)", "ISO 22301 10.1", "NIST SP 800-84 AAR"),
+    "signoff": ("NIST 800-53 CP-4(b)", "ISO 22301 8.5"),
+    "next": ("PCI DSS 12.10.2", "NIST 800-53 CP-4", "ISO 22301 8.5"),
+    "evidence": ("SOC 2 A1.3", "NIST SP 800-84 AAR", "ISO 22301 8.5"),
+}
+
+
+class AuditInputError(ValueError):
+    """A run-time audit input (participant, findings file) is malformed."""
+
+
+def effective_audit(report: Report) -> dict[str, Any]:
+    """The scenario's audit section with the run's additions laid over it key by key."""
+    merged: dict[str, Any] = {
+        "drill_type": "technical",
+        "scope": "",
+        "exclusions": [],
+        "environment": "staging",
+        "participants": [],
+        "approver": None,
+        "controls": [],
+        "next_drill": None,
+        "findings": [],
+    }
+    merged.update({k: v for k, v in report.scenario.audit.items() if v is not None})
+    merged.update({k: v for k, v in report.audit.items() if v not in (None, [], "")})
+    return merged
+
+
+def parse_participant(text: str) -> dict[str, str]:
+    """`NAME:ROLE` from the command line (`--participant "Ana Silva:incident commander"`)."""
+    name, sep, role = text.partition(":")
+    if not sep or not name.strip() or not role.strip():
+        raise AuditInputError(f"participant {text!r} must be NAME:ROLE")
+    return {"name": name.strip(), "role": role.strip()}
+
+
+def load_findings(path: Path) -> list[dict[str, Any]]:
+    """Findings from a YAML/JSON list of {title, owner, due, status?, detail?}."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise AuditInputError(f"cannot read findings {path}: {exc}") from exc
+    if not isinstance(data, list):
+        raise AuditInputError(f"{path}: findings must be a list of {{title, owner, due}}")
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(data, 1):
+        if not isinstance(item, Mapping) or not item.get("title") or not item.get("owner"):
+            raise AuditInputError(f"{path}: finding {i} needs at least title and owner")
+        due = item.get("due")
+        if due is not None:
+            try:
+                due = date.fromisoformat(str(due)).isoformat()
+            except ValueError as exc:
+                raise AuditInputError(f"{path}: finding {i}: due must be YYYY-MM-DD") from exc
+        out.append(
+            {
+                "title": str(item["title"]),
+                "owner": str(item["owner"]),
+                "due": due,
+                "status": str(item.get("status", "open")),
+                "detail": str(item.get("detail", "")),
+            }
+        )
+    return out
+
+
+def apply_audit(
+    report: Report,
+    *,
+    approver: str | None = None,
+    participants: Sequence[str] = (),
+    findings: Path | None = None,
+) -> Report:
+    """The report with command-line audit additions recorded (call before writing report.json)."""
+    extra: dict[str, Any] = dict(report.audit)
+    if approver:
+        extra["approver"] = approver
+    if participants:
+        extra["participants"] = [parse_participant(p) for p in participants]
+    if findings is not None:
+        extra["findings"] = load_findings(findings)
+    return replace(report, audit=extra) if extra != dict(report.audit) else report
+
+
+def findings(report: Report) -> list[dict[str, Any]]:
+    """Recorded findings, plus one per failed objective or deviation that none of them covers."""
+    audit = effective_audit(report)
+    out = [dict(f, source="recorded") for f in audit.get("findings", [])]
+    owner = audit.get("approver") or "unassigned"
+    due = audit.get("next_drill")
+    for r in report.objectives:
+        if not r.passed:
+            out.append(
+                {
+                    "title": f"objective {r.name} missed: {r.reason}",
+                    "owner": owner,
+                    "due": due,
+                    "status": "open",
+                    "detail": f"target {r.bound_text}, measured {r.measured_text()}",
+                    "source": f"objective {r.name}",
+                }
+            )
+    if report.verdict in ("aborted", "error"):
+        out.append(
+            {
+                "title": f"drill {report.verdict}: {report.reason}",
+                "owner": owner,
+                "due": due,
+                "status": "open",
+                "detail": "",
+                "source": "verdict",
+            }
+        )
+    for i, f in enumerate(out, 1):
+        f["id"] = f"F{i}"
+    return out

@@ -1,0 +1,33 @@
+"""The Markdown summary for pull requests and tickets (GitHub-flavoured tables)."""
+
+from __future__ import annotations
+
+from ..scenarios.units import format_duration
+from .audit import effective_audit
+from .html import environment
+from .model import Report
+from .view import deviation_list, objective_rows, utc, wall
+
+_ICONS = {"passed": "✅", "failed": "❌", "aborted": "⚠️", "error": "💥"}
+
+
+def _md(text: object) -> str:
+    # a table cell must stay one cell: pipes and newlines would split it
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report, *, key_fingerprint: str | None = None) -> str:
+    """A short summary: verdict, the objectives table, deviations, faults, run details."""
+    env = environment().overlay(autoescape=False)
+    env.filters["md"] = _md
+    return env.get_template("summary.md.j2").render(
+        r=report,
+        icon=_ICONS.get(report.verdict, ""),
+        objectives=objective_rows(report),
+        deviations=deviation_list(report),
+        faults=[{"f": f, "at": wall(report, f.injected_t)} for f in report.faults],
+        audit=effective_audit(report),
+        started=utc(report.started),
+        duration=format_duration(round(report.duration_s, 3)),
+        key_fingerprint=key_fingerprint,
+    )

@@ -1,0 +1,161 @@
+"""Write a run's renderings (HTML, Markdown, JUnit), its hash chain and, with a key, its signature."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .chain import canonical_bytes, chain_document
+from .html import render_html
+from .junit import render_junit
+from .markdown import render_markdown
+from .model import Report
+from .signing import (
+    PREDICATE_TYPE,
+    dumps_envelope,
+    file_digest,
+    keyid,
+    load_private_key,
+    public_pem,
+    sign_envelope,
+    statement,
+)
+
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+REPORT_MD = "report.md"
+JUNIT_XML = "junit.xml"
+CHAIN_JSON = "chain.json"
+SCENARIO_COPY = "scenario.yaml"
+ENVELOPE = "report.dsse.json"
+PUBLIC_KEY = "signing.pub"
+FORMATS = frozenset({"html", "markdown", "junit"})
+# files written here, or after the artifact list is taken, are never listed as evidence
+_OWN = {REPORT_HTML, REPORT_MD, JUNIT_XML, ENVELOPE, PUBLIC_KEY}
+# signed subjects, in this order, when present
+SUBJECTS = (REPORT_JSON, REPORT_HTML, SCENARIO_COPY, CHAIN_JSON, REPORT_MD, JUNIT_XML)
+
+
+def dumps_report(data: Mapping[str, Any]) -> str:
+    """The byte form of report.json (the engine writes the same)."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def read_report(run_dir: Path) -> tuple[dict[str, Any], Report]:
+    """report.json of a run directory, as JSON and as a Report."""
+    data = json.loads((run_dir / REPORT_JSON).read_text(encoding="utf-8"))
+    return data, Report.from_json(data)
+
+
+def artifacts(run_dir: Path) -> list[tuple[str, str, int]]:
+    """(name, sha256, bytes) of every evidence file in the run directory."""
+    out = []
+    for path in sorted(run_dir.iterdir()):
+        if path.is_file() and path.name not in _OWN:
+            out.append((path.name, file_digest(path), path.stat().st_size))
+    return out
+
+
+def section_digests(data: Mapping[str, Any]) -> dict[str, str]:
+    """sha256 of each top-level section of report.json: lets verify name what changed."""
+    return {k: hashlib.sha256(canonical_bytes(v)).hexdigest() for k, v in sorted(data.items())}
+
+
+def _copy_scenario(report: Report, run_dir: Path) -> None:
+    # the exact scenario that ran, kept with the report, so it can be checked years later
+    src = Path(report.scenario.path) if report.scenario.path else None
+    dst = run_dir / SCENARIO_COPY
+    if dst.exists() or src is None or not src.is_file():
+        return
+    if report.scenario.sha256 and file_digest(src) != report.scenario.sha256:
+        return  # edited since the run: a copy now would not be what ran
+    shutil.copyfile(src, dst)
+
+
+def predicate(data: Mapping[str, Any], report: Report, chain: Mapping[str, Any]) -> dict[str, Any]:
+    """The drill-result predicate: identity, verdict, objectives, chain head, section digests."""
+    return {
+        "runId": report.run_id,
+        "scenario": {
+            "name": report.scenario.name,
+            "path": report.scenario.path,
+            "sha256": report.scenario.sha256,
+        },
+        "target": report.target.type,
+        "operator": report.operator,
+        "started": report.started,
+        "ended": report.ended,
+        "verdict": report.verdict,
+        "exitCode": report.exit_code,
+        "reason": report.reason,
+        "toolkitVersion": report.toolkit_version,
+        "reportSchema": report.schema,
+        "objectives": [
+            {
+                "name": r.name,
+                "target": r.bound_text,
+                "measured": r.measured,
+                "error": r.error,
+                "unit": r.unit,
+                "passed": r.passed,
+            }
+            for r in report.objectives
+        ],
+        "timeline": {
+            "algorithm": chain["algorithm"],
+            "events": len(chain["links"]),
+            "head": chain["head"],
+        },
+        "reportSections": section_digests(data),
+    }
+
+
+def write_renderings(
+    report: Report, run_dir: Path, *, formats: set[str], sign_key: Path | None
+) -> list[Path]:
+    """Render from report.json on disk (the redacted truth); HTML always, sign last.
+
+    Raises SigningKeyError for an unusable key: check it before the drill with `check_sign_key`.
+    """
+    key = load_private_key(sign_key) if sign_key is not None else None
+    fingerprint = keyid(key.public_key()) if key is not None else None
+    json_path = run_dir / REPORT_JSON
+    if not json_path.exists():
+        json_path.write_text(dumps_report(report.to_json()), encoding="utf-8")
+    data, stored = read_report(run_dir)
+    _copy_scenario(stored, run_dir)
+    chain = chain_document(data.get("events", []))
+    written = [run_dir / CHAIN_JSON]
+    written[0].write_text(dumps_report(chain), encoding="utf-8")
+    html = render_html(
+        stored, key_fingerprint=fingerprint, artifacts=artifacts(run_dir), chain_head=chain["head"]
+    )
+    outputs = {REPORT_HTML: html}
+    if "markdown" in formats:
+        outputs[REPORT_MD] = render_markdown(stored, key_fingerprint=fingerprint)
+    if "junit" in formats:
+        outputs[JUNIT_XML] = render_junit([stored])
+    for name, text in outputs.items():
+        (run_dir / name).write_text(text, encoding="utf-8")
+        written.append(run_dir / name)
+    if key is not None:
+        subjects = [(n, file_digest(run_dir / n)) for n in SUBJECTS if (run_dir / n).is_file()]
+        if not (run_dir / SCENARIO_COPY).is_file() and stored.scenario.sha256:
+            subjects.append((SCENARIO_COPY, stored.scenario.sha256))  # recorded digest only
+        payload = canonical_bytes(statement(subjects, predicate(data, stored, chain)))
+        (run_dir / ENVELOPE).write_text(dumps_envelope(sign_envelope(payload, key)), "utf-8")
+        (run_dir / PUBLIC_KEY).write_bytes(public_pem(key.public_key()))
+        written += [run_dir / ENVELOPE, run_dir / PUBLIC_KEY]
+    return written
+
+
+def check_sign_key(path: Path) -> str:
+    """Load a signing key up front (before a drill runs); returns its fingerprint."""
+    return keyid(load_private_key(path).public_key())
+
+
+__all__ = ["FORMATS", "PREDICATE_TYPE", "check_sign_key", "write_renderings"]

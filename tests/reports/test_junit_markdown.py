@@ -1,0 +1,65 @@
+"""JUnit XML validates against the Ant/Jenkins schema and reads back; Markdown for PRs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gameday.reports.junit import render_junit
+from gameday.reports.markdown import render_markdown
+from gameday.reports.model import Report
+from gameday.reports.view import objective_rows
+
+from .helpers import FIXTURES
+
+etree = pytest.importorskip("lxml.etree", reason="lxml (dev dependency) validates the XSD")
+junitparser = pytest.importorskip("junitparser", reason="junitparser (dev dependency) reads JUnit")
+
+
+def _validate(xml: str) -> None:
+    schema = etree.XMLSchema(etree.parse(str(FIXTURES / "junit.xsd")))
+    doc = etree.fromstring(xml.encode())
+    assert schema.validate(doc), schema.error_log
+
+
+def test_junit_validates_for_passed_failed_error_and_a_suite(real: Report, failed: Report) -> None:
+    errored = replace(failed, verdict="error", reason="the drill could not run: boom", exit_code=4)
+    for reports in ([real], [failed], [errored], [real, failed, errored]):
+        _validate(render_junit(reports, hostname="ci-runner"))
+
+
+def test_junit_one_case_per_objective_plus_the_drill(
+    tmp_path: Path, real: Report, failed: Report
+) -> None:
+    path = tmp_path / "junit.xml"
+    path.write_text(render_junit([real, failed]), encoding="utf-8")
+    xml = junitparser.JUnitXml.fromfile(str(path))
+    suites = {s.name: s for s in xml}
+    assert set(suites) == {"db-primary-crash", "site-outage"}
+    cases = {c.name: c for c in suites["site-outage"]}
+    assert set(cases) == {o.name for o in failed.objectives} | {"drill"}
+    assert suites["db-primary-crash"].failures == 0 and suites["db-primary-crash"].tests == 6
+    recovery = cases["recovery_time"]
+    assert not recovery.is_passed
+    message = recovery.result[0].message
+    assert "target ≤ 20s" in message and "measured" in message
+    assert cases["detection_time"].is_passed
+    assert not cases["drill"].is_passed
+
+
+def test_markdown_summary(failed: Report) -> None:
+    md = render_markdown(failed)
+    assert md.startswith("## ❌ Drill `site-outage`: **FAILED**")
+    assert "| objective | target | measured ± bound | verdict |" in md
+    for row in objective_rows(failed):
+        assert f"| {row.name} | {row.target} | {row.measured} |" in md
+    assert "❌ missed" in md and "✅ met" in md
+    assert "**Deviations**" in md
+    assert "hunter2" not in md
+
+
+def test_markdown_escapes_table_breakers(failed: Report) -> None:
+    bad = replace(failed, objectives=[replace(failed.objectives[0], name="a|b")])
+    assert "| a\\|b |" in render_markdown(bad)
