@@ -24,7 +24,20 @@ TARGET_VARIABLES: dict[str, frozenset[str]] = {
     "sandbox": frozenset(
         {"url", "db_dsn", "db_primary_dsn", "db_standby_dsn", "metrics_url", "state_dir"}
     ),
-    "docker": frozenset({"url"}),
+    # docker: databases (service db-primary / db-standby) and controllers by published port
+    "docker": frozenset(
+        {
+            "url",
+            "db_dsn",
+            "db_primary_dsn",
+            "db_standby_dsn",
+            "metrics_url",
+            "project",
+            "alerting_url",
+            "release_url",
+            "failover_url",
+        }
+    ),
     "kubernetes": frozenset({"url", "namespace"}),
 }
 DRILL_VARIABLES = frozenset({"run_id", "name", "report_dir"})
