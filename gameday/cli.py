@@ -170,13 +170,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _report_problems(exc)
     runs = [(Path(args.path), document)] if isinstance(document, Scenario) else members
     stop_on_failure = getattr(document, "stop_on_failure", True)
+    from .reports.audit import AuditInputError, load_findings, parse_participant
+    from .reports.junit import render_junit
+    from .reports.render import check_sign_key
+    from .reports.signing import SigningKeyError
+    from .reports.summary import print_summary
+
+    try:
+        # every input is checked before anything runs: a bad key found after a drill is too late
+        if args.sign:
+            check_sign_key(Path(args.sign))
+        for participant in args.participant or []:
+            parse_participant(participant)
+        if args.findings:
+            load_findings(Path(args.findings))
+    except (SigningKeyError, AuditInputError, OSError) as exc:
+        _console(stderr=True).print(f"[red]error[/red]: {exc}")
+        return EXIT_INVALID
     options = RunOptions(
         ci=args.ci,
         report_root=Path(args.report_dir),
+        sign_key=Path(args.sign) if args.sign else None,
+        approver=args.approver,
+        participants=tuple(args.participant or ()),
+        findings=Path(args.findings) if args.findings else None,
         **({"operator": args.operator} if args.operator else {}),
     )
     worst = EXIT_OK
     out = _console()
+    reports: list[Report] = []
     for path, scenario in runs:
         try:
             outcome = run_drill(scenario, path, options, make_view(args.ci))
@@ -184,47 +206,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             _console(stderr=True).print(f"[red]error[/red]: {path}: {exc}")
             _console(stderr=True).print("nothing was run.")
             return EXIT_INVALID
-        _print_summary(out, outcome.report, outcome.run_dir)
+        print_summary(out, outcome.report, outcome.run_dir, outcome.written)
+        reports.append(outcome.report)
         worst = max(worst, outcome.exit_code, key=_severity)
         if outcome.exit_code != EXIT_OK and stop_on_failure and len(runs) > 1:
             out.print("stopping the suite: stop_on_failure is set")
             break
+    if args.ci and len(reports) > 1:
+        # one JUnit file for the whole suite: a test suite per scenario
+        suite_junit = Path(args.report_dir) / "junit.xml"
+        suite_junit.write_text(render_junit(reports), encoding="utf-8")
+        out.print(f"suite junit: {suite_junit}")
     return worst
 
 
 def _severity(code: int) -> int:
     # error > aborted > failed > passed, whatever the numbers
     return {EXIT_OK: 0, EXIT_FAILED: 1, EXIT_ABORTED: 2, EXIT_ERROR: 3}.get(code, 4)
-
-
-def _print_summary(out: Console, report: Report, run_dir: Path) -> None:
-    """The end-of-drill table: each objective, its target, measured ± bound, verdict, why."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    colour = {"passed": "green", "failed": "red", "aborted": "yellow"}.get(report.verdict, "red")
-    table = Table(title=f"{report.scenario.name}: objectives", title_justify="left")
-    for column in ("objective", "target", "measured", "verdict", "why"):
-        table.add_column(column, overflow="fold")
-    for result in report.objectives:
-        table.add_row(
-            result.name,
-            result.bound_text,
-            result.measured_text(),
-            "[green]met[/green]" if result.passed else "[red]missed[/red]",
-            "" if result.passed else escape(result.reason),
-        )
-    out.print(table)
-    for hop in report.hops:
-        if hop.crossed_in:
-            out.print(
-                f"slow hop: [bold]{hop.hop}[/bold] p99 {hop.p99 * 1000:.0f} ms "
-                f"(over {hop.threshold * 1000:.0f} ms) during {', '.join(hop.crossed_in)}"
-            )
-    for warning in report.budget_warnings:
-        out.print(f"[yellow]warning[/yellow]: {escape(warning)}")
-    out.print(f"verdict: [{colour}]{report.verdict}[/{colour}] ({escape(report.reason)})")
-    out.print(f"report: {run_dir / 'report.json'}")
 
 
 # --------------------------------------------------------------------------- recover / ack
@@ -274,6 +272,29 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return commands.cmd_down(state_dir)
 
 
+# --------------------------------------------------------------------------- reports
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from .reports.commands import cmd_keygen as keygen
+
+    return keygen(Path(args.out))
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .reports.commands import cmd_verify as verify
+
+    return verify(Path(args.report_dir), Path(args.key) if args.key else None)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .reports import commands
+
+    if args.report_command == "history":
+        return commands.cmd_history(Path(args.dir), Path(args.html) if args.html else None)
+    return commands.cmd_render(Path(args.report_dir), set(args.format or ["html"]))
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -310,7 +331,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="where run directories go (default reports/)",
     )
     p.add_argument("--operator", metavar="NAME", help="who runs the drill (default user@host)")
+    p.add_argument(
+        "--sign", metavar="KEY", help="sign the report with this Ed25519 key (gameday keygen)"
+    )
+    p.add_argument(
+        "--approver", metavar="NAME", help="who approved the drill (for the audit record)"
+    )
+    p.add_argument(
+        "--participant", action="append", metavar="NAME:ROLE", help="a participant; repeat"
+    )
+    p.add_argument("--findings", metavar="FILE", help="YAML/JSON findings with owner and due date")
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("keygen", help="make an Ed25519 key pair for signing reports")
+    p.add_argument("out", metavar="OUT", help="private key path (the public key goes to OUT.pub)")
+    p.set_defaults(handler=cmd_keygen)
+
+    p = sub.add_parser("verify", help="check a report's signature, file digests and timeline chain")
+    p.add_argument("report_dir", metavar="REPORT_DIR")
+    p.add_argument(
+        "--key", metavar="PUB", help="the signer's public key (default: the one in the run dir)"
+    )
+    p.set_defaults(handler=cmd_verify)
+
+    p = sub.add_parser("report", help="render a report again, or show history across runs")
+    report = p.add_subparsers(dest="report_command", metavar="ACTION", required=True)
+    history = report.add_parser("history", help="trends per scenario across every report under DIR")
+    history.add_argument("dir", metavar="DIR")
+    history.add_argument("--html", metavar="FILE", help="also write an HTML index with charts")
+    render = report.add_parser("render", help="write HTML, Markdown or JUnit from report.json")
+    render.add_argument("report_dir", metavar="REPORT_DIR")
+    render.add_argument("--format", action="append", choices=["html", "markdown", "junit"])
+    p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("recover", help="revert what a dead runner left applied (reads its journal)")
     p.add_argument(

@@ -66,6 +66,10 @@ class RunOptions:
     report_root: Path = Path("reports")
     operator: str = field(default_factory=lambda: f"{getpass.getuser()}@{socket.gethostname()}")
     install_signal_handlers: bool = True
+    sign_key: Path | None = None  # Ed25519 private key: sign the report (in-toto/DSSE)
+    approver: str | None = None
+    participants: tuple[str, ...] = ()  # "NAME:ROLE"
+    findings: Path | None = None
 
 
 @dataclass
@@ -86,6 +90,7 @@ class DrillOutcome:
     reason: str
     run_dir: Path
     report: Report
+    written: list[Path] = field(default_factory=list)
 
 
 def _run_id(name: str, started: datetime) -> str:
@@ -235,6 +240,9 @@ class Drill:
         self._check_secrets()
         factory = self._target_factory or (lambda s: make_target(s.target))
         self.target = target = factory(self.scenario)
+        bind = getattr(target, "bind_run", None)
+        if bind is not None:  # drivers that label what they create with the run
+            bind(self.run_id, self.scenario.name)
         self._journal = Journal.open(self.run_dir, run_id=self.run_id)
         self._lock = TargetLock.acquire(
             target.spec(),
@@ -715,7 +723,9 @@ class Drill:
     # ------------------------------------------------------------------ report
 
     def _finish(self) -> DrillOutcome:
+        from ..reports.audit import apply_audit
         from ..reports.model import TargetInfo, build_report
+        from ..reports.render import write_renderings
 
         self.view.stop()
         spec = self.target.spec() if self.target is not None else {}
@@ -734,10 +744,18 @@ class Drill:
             error=self.error,
             budget_warnings=self.warnings,
         )
+        o = self.options
+        report = apply_audit(
+            report, approver=o.approver, participants=o.participants, findings=o.findings
+        )
         # redact last, over the finished text: no path through the report can leak a secret
         text = self.resolver.redact(_dumps(report.to_json()))
         (self.run_dir / "report.json").write_text(text, encoding="utf-8")
-        return DrillOutcome(report.verdict, report.exit_code, report.reason, self.run_dir, report)
+        formats = {"html", "junit", "markdown"} if o.ci else {"html"}
+        written = write_renderings(report, self.run_dir, formats=formats, sign_key=o.sign_key)
+        return DrillOutcome(
+            report.verdict, report.exit_code, report.reason, self.run_dir, report, written
+        )
 
 
 def _dumps(data: Mapping[str, Any]) -> str:

@@ -44,7 +44,13 @@ def make_target(model: SandboxTarget | DockerTarget | KubernetesTarget) -> Targe
         from .sandbox import SandboxDriver
 
         return SandboxDriver(model.state_dir, model.settings)
-    raise TargetError(f"the {model.type} target is not available yet; use 'type: sandbox'")
+    if isinstance(model, DockerTarget):
+        from .docker import DockerDriver
+
+        return DockerDriver.from_model(model)
+    from .kubernetes import KubernetesDriver
+
+    return KubernetesDriver.from_model(model)
 
 
 def target_from_spec(driver: str, spec: Mapping[str, Any]) -> Target:
@@ -57,8 +63,14 @@ def target_from_spec(driver: str, spec: Mapping[str, Any]) -> Target:
         return CommandTarget()
     if driver == "traffic":
         return TrafficTarget()
-    if driver in ("docker", "kubernetes"):
-        raise TargetError(f"the {driver} target is not available yet")
+    if driver == "docker":
+        from .docker import DockerDriver
+
+        return DockerDriver.from_spec(spec)
+    if driver == "kubernetes":
+        from .kubernetes import KubernetesDriver
+
+        return KubernetesDriver.from_spec(spec)
     raise TargetError(f"unknown target driver {driver!r}")
 
 
