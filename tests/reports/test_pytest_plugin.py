@@ -38,8 +38,7 @@ def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
             sys.executable,
             "-m",
             "pytest",
-            "-p",
-            "gameday.pytest_plugin",
+            # the plugin comes in through the package's pytest11 entry point, as for a user
             "-p",
             "no:cacheprovider",
             *args,
