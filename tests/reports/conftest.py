@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -34,7 +35,11 @@ def signed_template(tmp_path_factory: pytest.TempPathFactory, keypair: tuple[Pat
     """A signed run directory built from the real drill's report.json (never modified)."""
     run = tmp_path_factory.mktemp("signed") / "run"
     run.mkdir()
-    shutil.copyfile(REAL, run / REPORT_JSON)
+    # point the report at the scenario file it was recorded with (kept beside the fixture),
+    # so the copy kept with the report does not depend on the library or the checkout path
+    data = json.loads(REAL.read_text(encoding="utf-8"))
+    data["scenario"]["path"] = str(REAL.with_suffix(".yaml"))
+    (run / REPORT_JSON).write_text(dumps_report(data), encoding="utf-8")
     (run / "journal.jsonl").write_text('{"event": "drill.started"}\n', encoding="utf-8")
     report = real_report()
     # the scenario that ran, so the copy kept with the report is exercised
