@@ -1083,17 +1083,7 @@ class KubernetesDriver:
         completed = st.get("phase") == "Healthy" and st.get("stableRS") == st.get("currentPodHash")
         if not st.get("abort") and not completed:
             # what `kubectl argo rollouts abort` does: status.abort on the status subresource
-            self.api.call(
-                (group, "rollouts/status", "patch"),
-                self.api.custom.patch_namespaced_custom_object_status,
-                group,
-                version,
-                self.namespace,
-                plural,
-                name,
-                {"status": {"abort": True}},
-                _content_type=MERGE_PATCH,
-            )
+            self._patch_rollout_status(group, version, plural, name, {"abort": True})
             result["aborted"] = True
         spec_patch: dict[str, Any] = {
             "spec": {
@@ -1121,20 +1111,26 @@ class KubernetesDriver:
         )
         if completed:
             # the bad version became stable: go straight back, skipping the canary steps
-            self.api.call(
-                (group, "rollouts/status", "patch"),
-                self.api.custom.patch_namespaced_custom_object_status,
-                group,
-                version,
-                self.namespace,
-                plural,
-                name,
-                {"status": {"promoteFull": True}},
-                _content_type=MERGE_PATCH,
-            )
+            self._patch_rollout_status(group, version, plural, name, {"promoteFull": True})
             result["promoted_full"] = True
         result["images"] = original
         return result
+
+    def _patch_rollout_status(
+        self, group: str, version: str, plural: str, name: str, status: dict[str, Any]
+    ) -> None:
+        """Merge-patch a Rollout's status subresource, as the Argo kubectl plugin does."""
+        self.api.call(
+            (group, "rollouts/status", "patch"),
+            self.api.custom.patch_namespaced_custom_object_status,
+            group,
+            version,
+            self.namespace,
+            plural,
+            name,
+            {"status": status},
+            _content_type=MERGE_PATCH,
+        )
 
     def _delete_canary(self, plan: FaultPlan) -> dict[str, Any]:
         name = str(plan.undo["name"])
