@@ -207,6 +207,7 @@ def _start_db_process(state: SandboxState, name: str, dbname: str | None = None)
     comp = state.components[name]
     assert comp.data_dir is not None
     log = Path(state.state_dir) / "logs" / f"{name}.log"
+    pg.await_previous_exit(Path(comp.data_dir))
     pid = pg.start(Path(state.pg_bin_dir), Path(comp.data_dir), comp.port, log, state.pg_run_as)
     _record_pid(state, name, pid)
     pg.wait_ready(state.dsn(name, dbname=dbname), pid, log, state.settings.ready_timeout_s)

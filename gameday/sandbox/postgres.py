@@ -317,17 +317,54 @@ def stop(pid: int, timeout_s: float = 10.0) -> None:
             os.killpg(pid, signal.SIGKILL)
 
 
-def remove_shm_segments(ids: list[int]) -> list[int]:
-    """Remove SysV segments among ``ids`` that no process is attached to; returns those removed."""
+def _shm_attachments() -> dict[int, int]:
+    """SysV shared-memory segment id → number of processes attached."""
     try:
         rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
     except FileNotFoundError:
-        return []
+        return {}
     attached: dict[int, int] = {}
     for row in rows:
         cols = row.split()
         if len(cols) > 6:
             attached[int(cols[1])] = int(cols[6])
+    return attached
+
+
+def await_previous_exit(data_dir: Path, timeout_s: float = 10.0) -> None:
+    """Wait until a crashed postmaster of ``data_dir`` and its backends have really gone.
+
+    Right after a SIGKILL the postmaster is a zombie until its parent reaps it, and its
+    backends stay attached to the interlock segment until they notice; PostgreSQL refuses
+    to start over either ("lock file already exists"). A zombie holds nothing, so once
+    the backends have detached a lock file naming one is stale and is removed.
+    """
+    lock = data_dir / "postmaster.pid"
+    try:
+        lines = lock.read_text().splitlines()
+    except (FileNotFoundError, PermissionError):
+        return
+    pid = abs(int(lines[0])) if lines and lines[0].strip().lstrip("-").isdigit() else None
+    parts = lines[6].split() if len(lines) >= 7 else []
+    shm = int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else None
+    if pid is not None and pid_alive(pid):
+        return  # a live postmaster: let PostgreSQL itself refuse, with its own message
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        gone = pid is None or not Path(f"/proc/{pid}").exists()
+        detached = shm is None or _shm_attachments().get(shm, 0) == 0
+        if detached and gone:
+            return
+        if detached and not pid_alive(pid):
+            # only a zombie is left: its parent may be slow to reap it (or never will)
+            lock.unlink(missing_ok=True)
+            return
+        time.sleep(0.02)
+
+
+def remove_shm_segments(ids: list[int]) -> list[int]:
+    """Remove SysV segments among ``ids`` that no process is attached to; returns those removed."""
+    attached = _shm_attachments()
     removed: list[int] = []
     ipcrm = shutil.which("ipcrm")
     for shmid in ids:

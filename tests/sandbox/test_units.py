@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gameday.sandbox import postgres as pg
 from gameday.sandbox.breaker import BreakerState, CircuitBreaker
 from gameday.sandbox.proxy import select_links
 from gameday.sandbox.ratelimit import Priority, PriorityLimiter, TokenBucket
@@ -196,3 +200,32 @@ def test_select_links() -> None:
         "db-standby-to-db-primary",
     ]
     assert select_links(links, names=["gateway-to-api-b"], touching=["api-a"]) == []
+
+
+def _lock_file(data_dir: Path, pid: int) -> Path:
+    lock = data_dir / "postmaster.pid"
+    lock.write_text(f"{pid}\n{data_dir}\n1700000000\n5432\n/tmp\nlocalhost\n")
+    return lock
+
+
+def test_a_lock_file_naming_a_zombie_postmaster_is_stale(tmp_path: Path) -> None:
+    # a SIGKILLed postmaster stays a zombie until its parent reaps it (an init may take
+    # seconds); PostgreSQL would refuse to start over its lock file all that time
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.01)
+        lock = _lock_file(tmp_path, pid)
+        pg.await_previous_exit(tmp_path, timeout_s=5)
+        assert not lock.exists()
+    finally:
+        os.waitpid(pid, 0)
+
+
+def test_a_lock_file_naming_a_live_postmaster_is_left_alone(tmp_path: Path) -> None:
+    lock = _lock_file(tmp_path, os.getpid())
+    started = time.monotonic()
+    pg.await_previous_exit(tmp_path, timeout_s=5)
+    assert lock.exists() and time.monotonic() - started < 1
