@@ -590,6 +590,27 @@ class SandboxDriver:
                 return
             time.sleep(s.health_period_s / 2)
 
+    def _await_fenced_exit(self, databases: list[str]) -> None:
+        """Let an old primary that the controller is fencing finish its shutdown.
+
+        It is still running for a moment after the promotion; seen as "up" it would never be
+        restarted as the new writer's standby, and then its fast shutdown leaves it down.
+        """
+        state = self._state()
+        writer = str(read_writer(self.state_dir).get("writer", "db-primary"))
+        for db in databases:
+            data_dir = state.components[db].data_dir
+            if db == writer or data_dir is None or (Path(data_dir) / "standby.signal").exists():
+                continue
+            deadline = time.monotonic() + state.settings.ready_timeout_s
+            while time.monotonic() < deadline and self._call(
+                lambda d=db: manage.component_pid(self.state_dir, d)
+            ):
+                time.sleep(0.05)
+            if self._call(lambda d=db: manage.component_pid(self.state_dir, d)):
+                # no fence came (fencing off): two primaries must not both run
+                self._call(lambda d=db: manage.stop_component(self.state_dir, d))
+
     # links
 
     @contextlib.contextmanager
@@ -659,6 +680,7 @@ class SandboxDriver:
         if undo.get("databases") and not left:
             # a fence may still be on its way: let the controller settle before looking
             self._await_failover_settled()
+            self._await_fenced_exit(list(undo["databases"]))
             down = [
                 db
                 for db in undo["databases"]

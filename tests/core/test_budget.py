@@ -28,7 +28,10 @@ def test_objective_below_the_targets_floor_is_named_with_the_reason(tmp_path: Pa
     scenario = scenario_with(tmp_path, "  failover_time: 5s\n")
     floors = TargetTimings(failover_floor_s=11.0, explanation={"failover_time": "2s × 5 checks"})
     warnings = budget_warnings(scenario, floors)  # type: ignore[arg-type]
-    assert any("failover_time 5s cannot be met" in w and "11s" in w and "2s × 5 checks" in w for w in warnings)
+    assert any(
+        "failover_time 5s cannot be met" in w and "11s" in w and "2s × 5 checks" in w
+        for w in warnings
+    )
 
 
 def test_deadline_beyond_max_duration_is_called_out(tmp_path: Path) -> None:

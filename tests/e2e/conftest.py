@@ -24,12 +24,19 @@ def library(name: str) -> dict[str, Any]:
     return data
 
 
+def variant(name: str, stable_for: str = "3s") -> dict[str, Any]:
+    """A library scenario to vary, with a shorter steady-state window (the test's time is its cost)."""
+    data = library(name)
+    data["steady_state"]["stable_for"] = stable_for
+    return data
+
+
 class DrillRunner:
     """Runs `gameday` as a user would, with its own sandbox state and report directories."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, state_dir: Path | None = None) -> None:
         self.tmp = tmp
-        self.state_dir = tmp / "sandbox"
+        self.state_dir = state_dir or tmp / "sandbox"
         self.reports = tmp / "reports"
 
     def write(self, data: dict[str, Any], name: str | None = None) -> Path:

@@ -4,22 +4,38 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DrillRunner, interrupt_when, library
+from tests.e2e.conftest import DrillRunner, interrupt_when, variant
 
 pytestmark = pytest.mark.slow
 
 
 def long_cut() -> dict[str, Any]:
-    """site-outage with a cut long enough to interrupt it in the middle."""
-    data = library("site-outage")
-    data["faults"][0]["duration"] = "5m"
-    data["faults"].append({"action": "pause", "service": "api-b", "at": "1s", "duration": "5m"})
+    """site-outage with a cut long enough to interrupt it in the middle (short baseline)."""
+    data = variant("site-outage", stable_for="2s")
+    data["faults"][0].update({"at": "1s", "duration": "5m"})
+    data["faults"].append({"action": "pause", "service": "api-b", "at": "2s", "duration": "5m"})
     return data
+
+
+@pytest.fixture(scope="module")
+def staging(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One sandbox for the module: each test must leave it healthy for the next."""
+    keeper = DrillRunner(tmp_path_factory.mktemp("staging"))
+    assert keeper.sandbox("up").returncode == 0
+    yield keeper.state_dir
+    keeper.sandbox("down")
+
+
+@pytest.fixture
+def drills(tmp_path: Path, staging: Path) -> DrillRunner:
+    """A runner with its own reports, on the module's sandbox (which it must not stop)."""
+    return DrillRunner(tmp_path, state_dir=staging)
 
 
 def assert_healthy(drills: DrillRunner) -> None:
@@ -42,7 +58,6 @@ def assert_healthy(drills: DrillRunner) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
 def test_signal_reverts_everything(drills: DrillRunner, sig: signal.Signals) -> None:
-    assert drills.sandbox("up").returncode == 0
     process = drills.start(drills.write(long_cut()))
     output = interrupt_when(drills, process, "fault.applied", sig)
     assert process.returncode == 3, output
@@ -53,7 +68,6 @@ def test_signal_reverts_everything(drills: DrillRunner, sig: signal.Signals) -> 
 
 
 def test_failing_fault_reverts_the_others(drills: DrillRunner) -> None:
-    assert drills.sandbox("up").returncode == 0
     data = long_cut()
     data["faults"].append(
         {"action": "command", "run": "false", "undo": "true", "at": "3s", "name": "broken"}
@@ -65,7 +79,6 @@ def test_failing_fault_reverts_the_others(drills: DrillRunner) -> None:
 
 
 def test_sigkill_then_recover(drills: DrillRunner) -> None:
-    assert drills.sandbox("up").returncode == 0
     process = drills.start(drills.write(long_cut()))
     interrupt_when(drills, process, "fault.applied", signal.SIGKILL)
     drills.wait_for_journal("fault.applied")

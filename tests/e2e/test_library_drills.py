@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import LIBRARY
-from tests.e2e.conftest import DrillRunner, library
+from tests.e2e.conftest import DrillRunner, library, variant
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +39,7 @@ def test_library_drill_passes(drills: DrillRunner, name: str) -> None:
 
 
 def test_db_crash_without_failover_fails_on_recovery(drills: DrillRunner) -> None:
-    data = library("db-primary-crash")
+    data = variant("db-primary-crash")
     data["target"]["settings"] = {"failover": False}
     data["objectives"] = {"recovery_time": "20s", "failover_time": "20s"}
     result = drills.run(drills.write(data))
@@ -53,7 +52,7 @@ def test_db_crash_without_failover_fails_on_recovery(drills: DrillRunner) -> Non
 
 
 def test_gray_release_of_a_healthy_canary_reports_no_rollback(drills: DrillRunner) -> None:
-    data = library("gray-release-rollback")
+    data = variant("gray-release-rollback")
     data["faults"][0]["version"] = "v2"
     result = drills.run(drills.write(data))
     rollback = objective(drills.report(), "rollback_time")
@@ -61,31 +60,8 @@ def test_gray_release_of_a_healthy_canary_reports_no_rollback(drills: DrillRunne
     assert not rollback["passed"] and "no rollback" in rollback["reason"]
 
 
-def test_recovery_time_matches_sandbox_ground_truth(drills: DrillRunner) -> None:
-    drills.sandbox("up")  # keep the sandbox after the drill to read its ground-truth events
-    result = drills.run(drills.write(library("db-primary-crash")))
-    assert result.returncode == 0, result.stdout
-    report = drills.report()
-    events = [
-        json.loads(line)
-        for line in (drills.state_dir / "events.jsonl").read_text().splitlines()
-        if line.strip()
-    ]
-    repointed = [e["t_mono"] for e in events if e["event"] == "writer_repointed"]
-    assert repointed, "the sandbox recorded no failover"
-    recovered = next(m for m in report["milestones"] if m["name"] == "recovered")
-    start = report["monotonic_start"]
-    measured = start + recovered["t"]
-    interval = recovered["bound"]
-    # the pay probe succeeds again on the first tick after the writer moved
-    assert -interval <= measured - repointed[-1] <= interval + 0.05, (
-        measured - repointed[-1],
-        interval,
-    )
-
-
 def test_lagging_standby_loses_acknowledged_writes(drills: DrillRunner) -> None:
-    data = library("db-primary-crash")
+    data = variant("db-primary-crash")
     data["target"]["settings"] = {"replication": "async"}
     data["faults"] = [
         {
