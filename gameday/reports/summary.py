@@ -35,7 +35,7 @@ def print_summary(
     for hop in report.hops:
         if hop.crossed_in:
             out.print(
-                f"slow hop: [bold]{escape(hop.hop)}[/bold] p99 {hop.p99 * 1000:.0f} ms "
+                f"slow hop: [bold]{escape(hop.hop)}[/bold] p99 {hop.crossed_p99 * 1000:.0f} ms "
                 f"(over {hop.threshold * 1000:.0f} ms) during {escape(', '.join(hop.crossed_in))}"
             )
     for warning in report.budget_warnings:

@@ -755,6 +755,12 @@ class HopResult:
     def crossed(self) -> bool:
         return bool(self.crossed_in)
 
+    @property
+    def crossed_p99(self) -> float:
+        """The worst p99 among the periods that crossed the threshold (0 when none did)."""
+        periods = {**self.faults, **({"baseline": self.baseline} if self.baseline else {})}
+        return max((periods[name].p99 for name in self.crossed_in if name in periods), default=0.0)
+
 
 def _hop_values(
     hops: Mapping[str, Any], served_by: str | None, hop_desc: Mapping[str, str] | None = None

@@ -364,3 +364,19 @@ def test_hop_latency() -> None:
     assert by["gateway"].baseline.max == pytest.approx(0.01)  # type: ignore[union-attr]
     assert [h.p99 for h in out] == sorted((h.p99 for h in out), reverse=True)
     assert hop_latency(timeline()) == []
+
+
+def test_a_hop_slow_only_in_the_baseline_reports_the_baseline_p99() -> None:
+    tl = timeline()
+
+    def hops(t: float) -> dict:
+        db = 0.3 if t < T0 + 10 else 0.003  # slow before the fault, fast during it
+        return {"gateway": db + 0.01, "upstream": db + 0.005, "api": db + 0.002, "db": db}
+
+    probe(tl, "web", 0.5, T0, T0 + 40, hops=hops, served_by=lambda t: "api-a/v1")
+    fault(tl, "cut", T0 + 10, until=T0 + 30)
+    phases(tl, verify=T0 + 40)
+    slow = next(h for h in hop_latency(tl) if h.hop == "api-a->db")
+    assert slow.crossed_in == ("baseline",)
+    assert slow.p99 == pytest.approx(0.003)  # the fault windows' worst
+    assert slow.crossed_p99 == pytest.approx(0.3)  # what the "slow hop" line must print
