@@ -63,6 +63,11 @@ def _env_int(name: str) -> int | None:
     return int(value) if value else None
 
 
+# one completed request: (completion time, name, status, X-Circuit, X-Served-By, failed,
+# response time in ms)
+_Done = tuple[float, str, int | None, str | None, str | None, bool, float | None]
+
+
 class GamedayPlugin:
     """Per-process state of the plugin (one instance, `PLUGIN`)."""
 
@@ -81,6 +86,9 @@ class GamedayPlugin:
         self._stats_file: TextIO | None = None
         # window end index -> name -> stats; requests are binned when they complete
         self._buckets: dict[int, dict[str, NameStats]] = {}
+        # completed requests not binned yet: the request hook only appends (it runs on
+        # Locust's hot path), `_flush` bins them by their recorded completion time
+        self._pending: list[_Done] = []
         self._collect_start: float | None = None
         self._next_key = 0
         self._collecting = False
@@ -145,19 +153,21 @@ class GamedayPlugin:
         if not self._collecting:
             return
         now = time.monotonic()
-        status: int | None = (
-            getattr(response, "status_code", None) if response is not None else None
-        )
-        headers = getattr(response, "headers", None) if response is not None else None
+        status: int | None = None
         circuit = served = None
-        if headers is not None:
-            with contextlib.suppress(Exception):
-                circuit = headers.get("X-Circuit")
-                served = headers.get("X-Served-By")
-        outcome = classify(status, circuit, exception is not None)
-        key = math.ceil(now / WINDOW_S)
-        bucket = self._buckets.setdefault(key, {})
-        bucket.setdefault(name, NameStats()).add(outcome, float(response_time or 0.0), served)
+        if response is not None:
+            status = getattr(response, "status_code", None)
+            headers = getattr(response, "headers", None)
+            if headers is not None:
+                try:
+                    served = headers.get("X-Served-By")
+                    if status == 503:  # X-Circuit only tells an open breaker's 503 apart
+                        circuit = headers.get("X-Circuit")
+                except Exception:  # a locustfile's odd response object must not stop the run
+                    pass
+        self._pending.append(
+            (now, name, status, circuit, served, exception is not None, response_time)
+        )
         self._seen += 1
         if self.max_requests is not None and self._seen >= self.max_requests:
             if self.role == "worker":
@@ -209,8 +219,22 @@ class GamedayPlugin:
                 log.warning("gameday stats tick %.3f s late", late)
             self._flush(math.floor(time.monotonic() / WINDOW_S + 1e-9), final=False)
 
+    def _bin_pending(self) -> None:
+        """Classify and bin the requests completed since the last flush."""
+        pending, self._pending = self._pending, []
+        buckets = self._buckets
+        for done_at, name, status, circuit, served, failed, response_time in pending:
+            names = buckets.get(key := math.ceil(done_at / WINDOW_S))
+            if names is None:
+                names = buckets[key] = {}
+            stats = names.get(name)
+            if stats is None:
+                stats = names[name] = NameStats()
+            stats.add(classify(status, circuit, failed), float(response_time or 0.0), served)
+
     def _flush(self, upto_key: int, final: bool) -> None:
         """Report every window up to `upto_key` (the last one partial when final)."""
+        self._bin_pending()
         now = time.monotonic()
         start0 = self._collect_start if self._collect_start is not None else now
         for key in range(self._next_key, upto_key + 1):
