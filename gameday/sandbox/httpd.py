@@ -144,6 +144,11 @@ async def serve(handler: Handler, port: int, host: str = "127.0.0.1") -> asyncio
     """Start serving ``handler`` on ``host:port`` and return the server."""
 
     async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _serve_conn(handler, reader, writer)
+        try:
+            await _serve_conn(handler, reader, writer)
+        except asyncio.CancelledError:
+            # the component stopping (asyncio.run cancels its idle keep-alive connections):
+            # the connection is closed; Python 3.11's streams would log each one as an error
+            return
 
     return await asyncio.start_server(on_conn, host, port, backlog=512, reuse_address=True)

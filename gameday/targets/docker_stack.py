@@ -142,8 +142,12 @@ def create_stack(
             host_config=client.api.create_host_config(
                 port_bindings=ports,
                 binds={volume.name: {"bind": "/state", "mode": "rw"}},
-                # no upstream resolvers: a peer cut off the network fails its lookup at once
+                # no upstream resolvers: a cut-off peer's lookup never leaves the host (it fails after
+                # Docker's DNS timeout; the relays' own 1 s timeout keeps them responsive)
                 dns=["127.0.0.1"],
+                # an init as PID 1 passes `docker stop`'s SIGTERM on to the component, which
+                # is then not PID 1: a SIGTERM before its handler is set terminates it too
+                init=True,
             ),
             networking_config=client.api.create_networking_config({nets[first].name: endpoint}),
         )["Id"]
