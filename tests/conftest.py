@@ -20,3 +20,34 @@ def write_yaml(tmp_path: Path):  # type: ignore[no-untyped-def]
         return path
 
     return write
+
+
+# the slowest files first, so two workers finish together instead of one waiting on a straggler
+_SLOW_FIRST = (
+    "tests/e2e/test_library_drills.py",
+    "docker",
+    "tests/test_bench.py",
+    "tests/e2e/test_interruptions.py",
+    "tests/safety/test_sandbox_driver.py",
+)
+
+
+def _group(item: pytest.Item) -> str:
+    # one worker per file (module fixtures start a sandbox once); Docker tests share a staging
+    if item.get_closest_marker("docker"):
+        return "docker"
+    return item.path.relative_to(REPO).as_posix()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist: group tests by file (Docker: all together), slowest groups first."""
+    if not config.pluginmanager.hasplugin("xdist") or not getattr(config.option, "numprocesses", 0):
+        return
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+
+    def rank(item: pytest.Item) -> int:
+        group = _group(item)
+        return _SLOW_FIRST.index(group) if group in _SLOW_FIRST else len(_SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: each file keeps its own order

@@ -1,0 +1,186 @@
+"""What every benchmark shares: the run context, summary statistics, tables and JSON output."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+console = Console(highlight=False)
+
+
+@dataclass
+class Context:
+    """How this run of the benchmarks was asked for."""
+
+    smoke: bool = False  # tiny sizes: proves the benchmark still runs, measures nothing
+    out_dir: Path = RESULTS
+    repeat: int | None = None  # overrides each benchmark's own repeat count
+
+    def runs(self, full: int, smoke: int = 1) -> int:
+        """How many repetitions: the benchmark's default, the smoke size, or --repeat."""
+        if self.repeat is not None:
+            return self.repeat
+        return smoke if self.smoke else full
+
+
+@dataclass
+class Result:
+    """One benchmark's table: named columns, one dict per row, notes under it."""
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)  # every repetition, for the JSON only
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    """n, median, p95, max and min of a sample (p95 by nearest rank, so it is a real value)."""
+    if not values:
+        return {"n": 0, "median": math.nan, "p95": math.nan, "max": math.nan, "min": math.nan}
+    ordered = sorted(values)
+    rank = max(1, math.ceil(0.95 * len(ordered)))
+    return {
+        "n": len(ordered),
+        "median": statistics.median(ordered),
+        "p95": ordered[rank - 1],
+        "max": ordered[-1],
+        "min": ordered[0],
+    }
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile, q in [0, 100]."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def ms(seconds: float) -> str:
+    """Seconds as milliseconds for a table cell."""
+    return "–" if math.isnan(seconds) else f"{seconds * 1000:.1f} ms"
+
+
+def secs(seconds: float) -> str:
+    """Seconds for a table cell."""
+    return "–" if math.isnan(seconds) else f"{seconds:.2f} s"
+
+
+def machine() -> dict[str, Any]:
+    """The machine the figures come from."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def emit(result: Result, ctx: Context) -> Path:
+    """Print the result as a table and write it as JSON under the output directory."""
+    table = Table(title=result.title, title_justify="left")
+    for column in result.columns:
+        table.add_column(column)
+    for row in result.rows:
+        table.add_row(*(str(row.get(c, "")) for c in result.columns))
+    console.print(table)
+    for note in result.notes:
+        console.print(f"  {note}")
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    path = ctx.out_dir / f"{result.name}.json"
+    data = asdict(result)
+    data["machine"] = machine()
+    data["smoke"] = ctx.smoke
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def gameday(*args: str) -> list[str]:
+    """argv for the gameday CLI in this interpreter."""
+    return [sys.executable, "-m", "gameday.cli", *args]
+
+
+def run_cli(
+    *args: str, timeout: float = 600, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the gameday CLI as a user would; output captured."""
+    return subprocess.run(
+        gameday(*args), capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO
+    )
+
+
+@contextlib.contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A temporary directory the benchmark owns and removes."""
+    with tempfile.TemporaryDirectory(prefix=f"gameday-bench-{prefix}-") as tmp:
+        yield Path(tmp)
+
+
+@contextlib.contextmanager
+def sandbox(state_dir: Path) -> Iterator[Path]:
+    """A running embedded staging in `state_dir`, always brought down afterwards."""
+    try:  # `up` inside: an interrupt while it starts must still bring down what it started
+        up = run_cli("sandbox", "up", "--state-dir", str(state_dir), timeout=180)
+        if up.returncode != 0:
+            raise RuntimeError(f"sandbox up failed:\n{up.stdout}{up.stderr}")
+        yield state_dir
+    finally:
+        run_cli("sandbox", "down", "--state-dir", str(state_dir), timeout=120)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every JSON line of a file (blank lines skipped)."""
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+def table_row(label: str, values: Mapping[str, float], fmt: Any = ms) -> dict[str, Any]:
+    """A row of median / p95 / max for a label."""
+    return {
+        "": label,
+        "n": int(values["n"]),
+        "median": fmt(values["median"]),
+        "p95": fmt(values["p95"]),
+        "max": fmt(values["max"]),
+    }
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """A result's JSON as a Markdown table with its notes, for bench/README.md."""
+    columns = data["columns"]
+    lines = [f"**{data['title']}**", ""]
+    lines.append("| " + " | ".join(c or " " for c in columns) + " |")
+    lines.append("|" + "|".join("---" for _ in columns) + "|")
+    for row in data["rows"]:
+        cells = (str(row.get(c, "")).replace("|", "\\|") for c in columns)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [""] + [f"- {note}" for note in data.get("notes", [])]
+    return "\n".join(lines) + "\n"
