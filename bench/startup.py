@@ -66,19 +66,21 @@ def _repeat(n: int, argv: Sequence[str], cwd: Path = REPO) -> list[Timed]:
     return runs
 
 
-def import_offenders(argv: Sequence[str], top: int = 8) -> list[tuple[str, float]]:
-    """Top-level imports by cumulative time (s), from `python -X importtime`."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, cwd=REPO
-    )
-    found: list[tuple[str, float]] = []
-    for line in proc.stderr.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        _, cumulative, name = line.split("|", 2)
-        depth = (len(name) - len(name.lstrip()) - 1) // 2
-        if depth == 0:  # imported by the program itself, not by another module
-            found.append((name.strip(), int(cumulative) / 1e6))
+def import_offenders(argv: Sequence[str], top: int = 8, runs: int = 3) -> list[tuple[str, float]]:
+    """Top-level imports by cumulative time (s), median of `python -X importtime` runs."""
+    times: dict[str, list[float]] = {}
+    for _ in range(runs):
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, cwd=REPO
+        )
+        for line in proc.stderr.splitlines():
+            if not line.startswith("import time:") or "cumulative" in line:
+                continue
+            _, cumulative, name = line.split("|", 2)
+            depth = (len(name) - len(name.lstrip()) - 1) // 2
+            if depth == 0:  # imported by the program itself, not by another module
+                times.setdefault(name.strip(), []).append(int(cumulative) / 1e6)
+    found = [(name, statistics.median(values)) for name, values in times.items()]
     return sorted(found, key=lambda x: -x[1])[:top]
 
 

@@ -41,8 +41,12 @@ SUBJECTS = (REPORT_JSON, REPORT_HTML, SCENARIO_COPY, CHAIN_JSON, REPORT_MD, JUNI
 
 
 def dumps_report(data: Mapping[str, Any]) -> str:
-    """The byte form of report.json (the engine writes the same)."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """The byte form of report.json (the engine writes the same): sorted keys, compact.
+
+    Compact because an indent sends ``json`` to its pure-Python encoder: for a 24-hour drill
+    (1 M samples) that is 7x slower and 1.8x larger. ``jq .`` shows it indented.
+    """
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def read_report(run_dir: Path) -> tuple[dict[str, Any], Report]:

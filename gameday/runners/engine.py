@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..reports.model import Report
+from ..reports.render import dumps_report
 from ..scenarios.model import AnyFault, AnyProbe, GrayReleaseFault, LoadSurgeFault, Scenario
 from ..scenarios.references import Resolver, SecretError
 from ..scenarios.units import format_duration
@@ -749,19 +750,13 @@ class Drill:
             report, approver=o.approver, participants=o.participants, findings=o.findings
         )
         # redact last, over the finished text: no path through the report can leak a secret
-        text = self.resolver.redact(_dumps(report.to_json()))
+        text = self.resolver.redact(dumps_report(report.to_json()))
         (self.run_dir / "report.json").write_text(text, encoding="utf-8")
         formats = {"html", "junit", "markdown"} if o.ci else {"html"}
         written = write_renderings(report, self.run_dir, formats=formats, sign_key=o.sign_key)
         return DrillOutcome(
             report.verdict, report.exit_code, report.reason, self.run_dir, report, written
         )
-
-
-def _dumps(data: Mapping[str, Any]) -> str:
-    import json
-
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def run_drill(

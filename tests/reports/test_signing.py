@@ -125,11 +125,11 @@ def test_messages_name_what_changed(signed_run: Path, keypair: tuple[Path, Path]
     pub = load_public_key(keypair[1])
     report = signed_run / "report.json"
     text = report.read_text()
-    report.write_text(text.replace('"verdict": "passed"', '"verdict": "failed"'))
+    report.write_text(text.replace('"verdict":"passed"', '"verdict":"failed"'))
     problems = " | ".join(verify_run(signed_run, pub).problems)
     assert "section 'verdict'" in problems and "verdict in report.json is 'failed'" in problems
 
-    report.write_text(text.replace('"name": "SuccessRateDrop"', '"name": "SuccessRateDrip"', 1))
+    report.write_text(text.replace('"name":"SuccessRateDrop"', '"name":"SuccessRateDrip"', 1))
     problems = " | ".join(verify_run(signed_run, pub).problems)
     assert "section 'events'" in problems and "timeline event #" in problems
     assert "hash chain broken" in problems
