@@ -43,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.markdown:
-        for path in sorted(args.out.glob("*.json")):
-            print(markdown(json.loads(path.read_text(encoding="utf-8"))))
+        for name in BENCHMARKS:  # a benchmark may write more than one table: name*.json
+            for path in sorted(args.out.glob(f"{name}*.json")):
+                print(markdown(json.loads(path.read_text(encoding="utf-8"))))
         return 0
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:

@@ -22,7 +22,7 @@ from rich.table import Table
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
-console = Console(highlight=False)
+console = Console(highlight=False, width=150)  # logs and pipes too: tables unwrapped
 
 
 @dataclass
@@ -177,7 +177,7 @@ def markdown(data: dict[str, Any]) -> str:
     """A result's JSON as a Markdown table with its notes, for bench/README.md."""
     columns = data["columns"]
     lines = [f"**{data['title']}**", ""]
-    lines.append("| " + " | ".join(c or " " for c in columns) + " |")
+    lines.append("| " + " | ".join((c or " ").replace("|", "\\|") for c in columns) + " |")
     lines.append("|" + "|".join("---" for _ in columns) + "|")
     for row in data["rows"]:
         cells = (str(row.get(c, "")).replace("|", "\\|") for c in columns)

@@ -275,8 +275,8 @@ def run(ctx: Context) -> list[Result]:
             result.rows += rows
             result.raw["sandbox"] = raw
             result.notes.append(
-                f"sandbox: one health check takes {_median_ms(raw['health_check'])}, "
-                "so 'healthy again' is never below that."
+                f"sandbox: one health check alone takes {_median_ms(raw['health_check'])} "
+                "(median of 5): 'healthy again' is mostly that one check."
             )
             rec = time_recover(state_dir, tmp, ctx.runs(5))
         result.raw["recover"] = rec

@@ -1,11 +1,12 @@
 """A minimal keep-alive HTTP/1.1 server on 127.0.0.1, in its own process pinned to one core.
 
-The probe benchmark measures gameday's scheduler, not a server: this one answers every
+The probe and traffic benchmarks measure gameday, not a server: this one answers every
 request with a fixed 200 (with the Server-Timing and X-Served-By headers the sandbox sends, so
 the probe's parsing path runs) from a single asyncio protocol, a few µs per request.
 
 `python -m bench.localserver --cpu 1` prints the port, serves until SIGTERM or until its
 stdin closes (so it never outlives the benchmark), then prints how many requests it answered.
+``GET /_bench/count`` answers the count so far (not counted itself).
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bench.common import REPO
 
+COUNT_PATH = b"/_bench/count"  # the benchmarks' own reads of the count; not counted
 _BODY = b"ok"
 _RESPONSE = (
     b"HTTP/1.1 200 OK\r\n"
@@ -62,6 +66,13 @@ class _Http(asyncio.Protocol):
                 return
             self.buf = self.buf[total:]
             assert self.transport is not None
+            if head.startswith(b"get " + COUNT_PATH):
+                # the monotonic clock is system-wide: the caller compares it with its own
+                body = json.dumps({"served": _Http.served, "t": time.monotonic()}).encode()
+                self.transport.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+                continue
             self.transport.write(_RESPONSE)
             _Http.served += 1
 
@@ -92,6 +103,21 @@ class Server:
     port: int
     pid: int
     served: int | None = None
+
+    @property
+    def url(self) -> str:
+        """Its base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def count(self) -> tuple[int, float]:
+        """(requests answered so far, the server's monotonic time when it answered)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", COUNT_PATH.decode())
+            data = json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+        return int(data["served"]), float(data["t"])
 
 
 @contextlib.contextmanager

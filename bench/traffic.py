@@ -25,10 +25,7 @@ between them, so a busy machine slows both alike and their ratio stays meaningfu
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
-import http.client
 import json
 import math
 import os
@@ -36,7 +33,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -44,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO, Context, Result, scratch
+from bench.localserver import Server, serve
 from gameday.traffic.runner import TrafficConfig, TrafficRun, summarize
 from gameday.traffic.stats import TrafficWindow
 
@@ -54,7 +51,6 @@ SPAWN_RATE = 100.0  # all users within 0.1 s: the ramp is well inside the warm-u
 TARGET_RATIO = 0.95
 START_TIMEOUT_S = 30.0  # Locust's start-up (imports) on a loaded machine
 STOP_TIMEOUT_S = 10.0
-COUNT_PATH = b"/_bench/count"  # the benchmark's own reads; not counted as traffic
 TITLE = "Traffic overhead: requests/s through gameday's Locust integration vs bare locust"
 TITLE_TOGETHER = "Traffic overhead, side by side: both at once on one core"
 
@@ -95,108 +91,6 @@ class Sample:
     def per_cpu(self) -> float:
         """Requests per second of Locust CPU: unlike req/s, not lowered by a shared core."""
         return self.rps / self.locust_cpu if self.locust_cpu > 0 else math.nan
-
-
-# --------------------------------------------------------------------------- the target server
-
-
-class _Http(asyncio.Protocol):
-    served = 0
-    response = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-        # the header the sandbox's APIs send: the plugin's served-by counting runs too
-        b"X-Served-By: api-a/v1\r\nContent-Length: 2\r\n\r\nok"
-    )
-
-    def __init__(self) -> None:
-        self.buf = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        assert self.transport is not None
-        # requests may arrive pipelined or split across reads: answer each complete one
-        while (end := self.buf.find(b"\r\n\r\n")) >= 0:
-            head = self.buf[:end].lower()
-            length = 0
-            pos = head.find(b"\r\ncontent-length:")
-            if pos >= 0:
-                length = int(head[pos + 17 :].split(b"\r\n", 1)[0])
-            if len(self.buf) < end + 4 + length:
-                return
-            self.buf = self.buf[end + 4 + length :]
-            if head.startswith(b"get " + COUNT_PATH):
-                # the monotonic clock is system-wide: the parent compares it with its own
-                body = json.dumps({"served": _Http.served, "t": time.monotonic()}).encode()
-                self.transport.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-                )
-            else:
-                _Http.served += 1
-                self.transport.write(self.response)
-
-
-async def _serve() -> None:
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(_Http, "127.0.0.1", 0, backlog=1024)
-    print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
-    done = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, done.set)
-    loop.add_signal_handler(signal.SIGINT, done.set)
-    # stdin closes when the parent goes away, however it goes: never outlive the benchmark
-    threading.Thread(
-        target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(done.set)), daemon=True
-    ).start()
-    await done.wait()
-    server.close()
-
-
-@dataclass
-class Server:
-    """The running target: its URL and process id."""
-
-    url: str
-    pid: int
-
-    def count(self) -> tuple[int, float]:
-        """(requests answered so far, server's monotonic time when it answered)."""
-        conn = http.client.HTTPConnection(self.url.removeprefix("http://"), timeout=5)
-        try:
-            conn.request("GET", COUNT_PATH.decode())
-            data = json.loads(conn.getresponse().read())
-        finally:
-            conn.close()
-        return int(data["served"]), float(data["t"])
-
-
-@contextlib.contextmanager
-def _server(cpu: int | None) -> Iterator[Server]:
-    """The target server in its own process (pinned to `cpu`); always stopped afterwards."""
-    with _pinned(cpu):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.traffic", "--serve"],
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the target server did not start")
-        yield Server(f"http://127.0.0.1:{json.loads(line)['port']}", proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=10)  # also closes its stdin
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
 
 
 # --------------------------------------------------------------------------- processes
@@ -525,8 +419,8 @@ def run(ctx: Context) -> list[Result]:
     mismatches: list[str] = []
     with (
         scratch("traffic") as tmp,
-        _server(server_cpu) as server,
-        _server(server_cpu) as second,
+        serve(server_cpu) as server,
+        serve(server_cpu) as second,
         _pinned(server_cpu),  # this process mostly sleeps, but it too stays off Locust's core
     ):
         for case in cases:
@@ -604,15 +498,3 @@ def _add(result: Result, case: Case, pairs: list[tuple[Sample, Sample]]) -> None
             {"bare": asdict(b), "gameday": asdict(g), "ratio": g.rps / b.rps} for b, g in pairs
         ],
     }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="the traffic benchmark's target server")
-    parser.add_argument("--serve", action="store_true", help="serve until SIGTERM or stdin EOF")
-    args = parser.parse_args()
-    if args.serve:
-        asyncio.run(_serve())
-
-
-if __name__ == "__main__":
-    main()

@@ -102,6 +102,13 @@ def _shift_ledger(detail: Mapping[str, Any], start: float) -> dict[str, Any]:
     return out
 
 
+def _canon_hops(hops: Mapping[str, Any]) -> Any:
+    """`canon` of a hops mapping in one flat pass when, as usual, its values are all floats."""
+    if all(type(k) is str and type(v) is float for k, v in hops.items()):
+        return {k: round(v, 6) if math.isfinite(v) else None for k, v in sorted(hops.items())}
+    return canon(hops)
+
+
 def relative_timeline(timeline: Timeline) -> Timeline:
     """A canonical copy: times relative to the drill start and rounded to µs, details canon.
 
@@ -110,15 +117,21 @@ def relative_timeline(timeline: Timeline) -> Timeline:
     """
     s = timeline.clock.start
     out = Timeline(Clock(0.0, timeline.clock.start_wall), probes=dict(timeline.probes))
+    # a 24-hour drill has ~1 M samples: the constructor, not dataclasses.replace, and a
+    # flat canon for the hops (float values only) keep this a few seconds
     for name in timeline.samples:
         out.samples[name] = [
-            replace(
-                x,
-                t=_r(x.t - s),
-                latency=_opt(x.latency),
-                value=_r(x.value) if isinstance(x.value, float) else x.value,
-                late=_r(x.late),
-                hops=canon(x.hops) if x.hops is not None else None,
+            Sample(
+                x.probe,
+                round(x.t - s, 6),
+                x.ok,
+                None if x.latency is None else round(x.latency, 6),
+                round(x.value, 6) if isinstance(x.value, float) else x.value,
+                x.detail,
+                round(x.late, 6),
+                None if x.hops is None else _canon_hops(x.hops),
+                x.served_by,
+                x.hop_desc,
             )
             for x in timeline.samples[name]
         ]
@@ -319,23 +332,29 @@ class ManualStepRecord:
 
 
 def _sample_json(s: Sample) -> dict[str, Any]:
-    out: dict[str, Any] = {"t": s.t, "ok": s.ok}
-    # defaults are left out: a drill has ~100k samples
+    # already canonical (what `canon` makes of it), so `to_json` need not walk ~1 M of these;
+    # defaults are left out
+    out: dict[str, Any] = {"t": _finite(s.t), "ok": s.ok}
     if s.latency is not None:
-        out["latency"] = s.latency
+        out["latency"] = _finite(s.latency)
     if s.value is not None:
-        out["value"] = s.value
+        out["value"] = _finite(s.value) if isinstance(s.value, float) else canon(s.value)
     if s.detail:
         out["detail"] = s.detail
     if s.late:
-        out["late"] = s.late
+        out["late"] = _finite(s.late)
     if s.hops is not None:
-        out["hops"] = dict(s.hops)
+        out["hops"] = _canon_hops(s.hops)
     if s.served_by is not None:
         out["served_by"] = s.served_by
     if s.hop_desc:
-        out["hop_desc"] = dict(s.hop_desc)
+        out["hop_desc"] = canon(s.hop_desc)
     return out
+
+
+def _finite(x: float) -> float | None:
+    """`canon` of a float."""
+    return round(x, 6) if math.isfinite(x) else None
 
 
 def _sample_from(probe: str, d: Mapping[str, Any]) -> Sample:
@@ -506,7 +525,6 @@ class Report:
                     "type": p.type,
                     "every": p.every,
                     "role": p.role,
-                    "samples": [_sample_json(s) for s in self.samples.get(p.name, [])],
                 }
                 for p in sorted(self.probes, key=lambda p: p.name)
             ],
@@ -519,7 +537,10 @@ class Report:
         }
         if self.audit:
             data["audit"] = dict(self.audit)
-        return cast(dict[str, Any], canon(data))
+        out = cast(dict[str, Any], canon(data))
+        for probe in out["probes"]:  # `_sample_json` is canonical already: skip canon's walk
+            probe["samples"] = [_sample_json(s) for s in self.samples.get(probe["name"], [])]
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Report:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,16 +24,22 @@ def new_state_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxState]:
-    """One sandbox shared by a module's tests (brought down at the end)."""
-    settings = SandboxSettings(state_dir=new_state_dir(), rollout_interval_s=2.0)
-    state = manage.up(settings)
+@contextlib.contextmanager
+def running_sandbox(**settings: Any) -> Iterator[SandboxState]:
+    """A sandbox with these settings in a fresh state dir, brought down and removed after."""
+    state = manage.up(SandboxSettings(state_dir=new_state_dir(), **settings))
     try:
         yield state
     finally:
         manage.down(Path(state.state_dir))
         shutil.rmtree(state.state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxState]:
+    """One sandbox shared by a module's tests (brought down at the end)."""
+    with running_sandbox(rollout_interval_s=2.0) as state:
+        yield state
 
 
 def sandbox_pids(state: SandboxState) -> set[int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections import Counter
@@ -22,7 +21,7 @@ from gameday.sandbox.events import read_events
 from gameday.sandbox.settings import SandboxSettings
 from gameday.sandbox.state import SandboxState
 from gameday.sandbox.timing import parse_server_timing
-from tests.sandbox.conftest import new_state_dir
+from tests.sandbox.conftest import running_sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -67,15 +66,8 @@ def test_pay_balance_headers_and_metrics(sandbox: SandboxState) -> None:
 @pytest.fixture
 def low_limit_sandbox() -> Iterator[SandboxState]:
     """A sandbox whose API limit (40 req/s) any client exceeds, even on a loaded machine."""
-    settings = SandboxSettings(
-        state_dir=new_state_dir(), rate_limit_rps=40, rate_limit_burst=40, payment_reserve=20
-    )
-    state = manage.up(settings)
-    try:
+    with running_sandbox(rate_limit_rps=40, rate_limit_burst=40, payment_reserve=20) as state:
         yield state
-    finally:
-        manage.down(Path(state.state_dir))
-        shutil.rmtree(state.state_dir, ignore_errors=True)
 
 
 def test_surge_sheds_coupons_before_payments(low_limit_sandbox: SandboxState) -> None:
@@ -259,7 +251,6 @@ def test_cut_site_a_gateway_serves_from_site_b(sandbox: SandboxState) -> None:
 
 
 def test_second_up_in_same_dir_is_refused(sandbox: SandboxState) -> None:
-    from gameday.sandbox.settings import SandboxSettings
     from gameday.sandbox.state import SandboxError
 
     with pytest.raises(SandboxError, match="already running"):
