@@ -212,6 +212,14 @@ class ProbeScheduler:
         probe = slot.probe
         t = time.monotonic()  # the send time: the coroutine starts the request right here
         late = max(0.0, t - due)
+        if late >= slot.every:
+            # the loop started this task a whole interval after its tick (it was busy): the
+            # tick is gone, as one skipped at launch; a sample now would be timed on the next
+            slot.stats.sent -= 1
+            slot.stats.ticks -= 1  # _launch counted it; _missed counts it again
+            self._missed(slot, t, due, 1, "late")
+            slot.ready[seq] = None
+            return
         slot.stats.max_late = max(slot.stats.max_late, late)
         try:
             async with asyncio.timeout(probe.timeout + _BACKSTOP_S):
