@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from gameday.sandbox.state import SandboxError, pid_alive
+from gameday.sandbox.state import SandboxError, pid_alive, read_postmaster_pid
 
 STANDBY_APP = "gameday_standby"
 
@@ -340,13 +340,9 @@ def await_previous_exit(data_dir: Path, timeout_s: float = 10.0) -> None:
     the backends have detached a lock file naming one is stale and is removed.
     """
     lock = data_dir / "postmaster.pid"
-    try:
-        lines = lock.read_text().splitlines()
-    except (FileNotFoundError, PermissionError):
-        return
-    pid = abs(int(lines[0])) if lines and lines[0].strip().lstrip("-").isdigit() else None
-    parts = lines[6].split() if len(lines) >= 7 else []
-    shm = int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else None
+    pid, shm = read_postmaster_pid(data_dir)
+    if pid is None and shm is None:
+        return  # no lock file (or nothing in it to wait for)
     if pid is not None and pid_alive(pid):
         return  # a live postmaster: let PostgreSQL itself refuse, with its own message
     deadline = time.monotonic() + timeout_s

@@ -234,18 +234,24 @@ def signal_pid(pid: int, sig: signal.Signals) -> bool:
         return False
 
 
-def postmaster_info(data_dir: Path) -> tuple[int | None, int | None]:
-    """(postmaster pid, SysV shm id) from ``postmaster.pid``; Nones when absent or stale."""
+def read_postmaster_pid(data_dir: Path) -> tuple[int | None, int | None]:
+    """(pid, SysV shm id) as ``postmaster.pid`` names them, alive or not; Nones when absent."""
     try:
         lines = (data_dir / "postmaster.pid").read_text().splitlines()
     except (FileNotFoundError, PermissionError):
         return None, None
-    pid = int(lines[0]) if lines and lines[0].strip().lstrip("-").isdigit() else None
+    pid = abs(int(lines[0])) if lines and lines[0].strip().lstrip("-").isdigit() else None
     shm: int | None = None
     if len(lines) >= 7:
         parts = lines[6].split()
         if len(parts) == 2 and parts[1].isdigit():
             shm = int(parts[1])
-    if pid is not None and not pid_alive(abs(pid)):
+    return pid, shm
+
+
+def postmaster_info(data_dir: Path) -> tuple[int | None, int | None]:
+    """(postmaster pid, SysV shm id) from ``postmaster.pid``; Nones when absent or stale."""
+    pid, shm = read_postmaster_pid(data_dir)
+    if pid is not None and not pid_alive(pid):
         return None, shm
-    return (abs(pid) if pid is not None else None), shm
+    return pid, shm
