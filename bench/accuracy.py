@@ -21,19 +21,19 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench.common import REPO, Context, Result, read_jsonl, run_cli, sandbox, scratch, summary
+from bench.common import (
+    Context,
+    Result,
+    library,
+    read_jsonl,
+    run_cli,
+    sandbox,
+    scratch,
+    summary,
+    write_scenario,
+)
 
 DRILLS = ("db-primary-crash", "site-outage")
-
-
-def _scenario(name: str, state_dir: Path, into: Path) -> Path:
-    data = yaml.safe_load((REPO / "scenarios" / f"{name}.yaml").read_text(encoding="utf-8"))
-    data["target"]["state_dir"] = str(state_dir)
-    path = into / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
 
 
 def _first(events: list[dict[str, Any]], after: float, **match: Any) -> dict[str, Any] | None:
@@ -99,7 +99,11 @@ def one_run(drill: str, tmp: Path) -> dict[str, Any]:
     state_dir, reports = tmp / "sandbox", tmp / "reports"
     with sandbox(state_dir):
         done = run_cli(
-            "run", str(_scenario(drill, state_dir, tmp)), "--ci", "--report-dir", str(reports)
+            "run",
+            str(write_scenario(library(drill), state_dir, tmp / f"{drill}.yaml")),
+            "--ci",
+            "--report-dir",
+            str(reports),
         )
         report_paths = sorted(reports.glob("*/report.json"))
         if not report_paths:

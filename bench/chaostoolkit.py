@@ -41,20 +41,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.accuracy import ground_truth
 from bench.common import (
     REPO,
     Context,
     Result,
     gameday,
+    library,
     read_jsonl,
     run_cli,
     sandbox,
     scratch,
     secs,
     summary,
+    write_scenario,
 )
 
 CTK_DIR = REPO / "bench" / "chaostoolkit"
@@ -213,14 +213,6 @@ def timed_sandbox(state_dir: Path, into: dict[str, Any]) -> Iterator[Path]:
 # --- gameday ------------------------------------------------------------------------------
 
 
-def library_scenario() -> dict[str, Any]:
-    """The library scenario as data."""
-    data: dict[str, Any] = yaml.safe_load(
-        (REPO / "scenarios" / f"{DRILL}.yaml").read_text(encoding="utf-8")
-    )
-    return data
-
-
 def probe_only(data: dict[str, Any]) -> dict[str, Any]:
     """The library scenario with only what the Chaos Toolkit experiment does: the pay probe."""
     lite = copy.deepcopy(data)
@@ -242,10 +234,7 @@ def gameday_rep(tool: str, data: dict[str, Any], tmp: Path) -> dict[str, Any]:
     state_dir, reports = tmp / "sandbox", tmp / "reports"
     rep: dict[str, Any] = {"tool": tool}
     with timed_sandbox(state_dir, rep):
-        scenario = copy.deepcopy(data)
-        scenario["target"]["state_dir"] = str(state_dir)
-        path = tmp / f"{scenario['name']}.yaml"
-        path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
+        path = write_scenario(data, state_dir, tmp / f"{data['name']}.yaml")
         argv = gameday("run", str(path), "--ci", "--report-dir", str(reports))
         timed = run_timed(argv, tmp, tmp / "gameday.log", dict(os.environ), timeout=300)
         events = read_jsonl(state_dir / "events.jsonl")
@@ -491,11 +480,11 @@ def run(ctx: Context) -> list[Result]:
         + (f"installed in {install_s:.1f} s" if install_s is not None else f"reused ({CTK_VENV})"),
         flush=True,
     )
-    library = library_scenario()
+    library_data = library(DRILL)
     reps_by_tool: dict[str, Callable[[Path], dict[str, Any]]] = {
-        "gameday": lambda tmp: gameday_rep("gameday", library, tmp),
+        "gameday": lambda tmp: gameday_rep("gameday", library_data, tmp),
         "gameday-probe-only": lambda tmp: gameday_rep(
-            "gameday-probe-only", probe_only(library), tmp
+            "gameday-probe-only", probe_only(library_data), tmp
         ),
         "chaostoolkit": ctk_rep,
     }

@@ -17,8 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.table import Table
+
+from gameday.traffic.stats import exact_percentile
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -56,24 +59,19 @@ def summary(values: Sequence[float]) -> dict[str, float]:
     """n, median, p95, max and min of a sample (p95 by nearest rank, so it is a real value)."""
     if not values:
         return {"n": 0, "median": math.nan, "p95": math.nan, "max": math.nan, "min": math.nan}
-    ordered = sorted(values)
-    rank = max(1, math.ceil(0.95 * len(ordered)))
     return {
-        "n": len(ordered),
-        "median": statistics.median(ordered),
-        "p95": ordered[rank - 1],
-        "max": ordered[-1],
-        "min": ordered[0],
+        "n": len(values),
+        "median": statistics.median(values),
+        "p95": percentile(values, 95),
+        "max": max(values),
+        "min": min(values),
     }
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile, q in [0, 100]."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
+    """Nearest-rank percentile, q in [0, 100] (the one the reports use); NaN when empty."""
+    found = exact_percentile(values, q)
+    return math.nan if found is None else found
 
 
 def ms(seconds: float) -> str:
@@ -184,3 +182,18 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + [f"- {note}" for note in data.get("notes", [])]
     return "\n".join(lines) + "\n"
+
+
+def library(name: str) -> dict[str, Any]:
+    """A scenario of the drill library (scenarios/NAME.yaml) as data, to be varied."""
+    data: dict[str, Any] = yaml.safe_load(
+        (REPO / "scenarios" / f"{name}.yaml").read_text(encoding="utf-8")
+    )
+    return data
+
+
+def write_scenario(data: dict[str, Any], state_dir: Path, path: Path) -> Path:
+    """Write a scenario aimed at the sandbox in `state_dir` to `path` (the input is not changed)."""
+    aimed = {**data, "target": {**data["target"], "state_dir": str(state_dir)}}
+    path.write_text(yaml.safe_dump(aimed, sort_keys=False), encoding="utf-8")
+    return path

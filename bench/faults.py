@@ -19,18 +19,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import TypeAdapter
 
 from bench.common import (
-    REPO,
     Context,
     Result,
     gameday,
+    library,
     run_cli,
     sandbox,
     scratch,
     summary,
+    write_scenario,
 )
 from gameday.scenarios.model import AnyFault, DockerTarget, SandboxTarget
 from gameday.targets import Target, UnsupportedFault, make_target
@@ -161,8 +161,7 @@ def _journal_has(reports: Path, kind: str, timeout: float = 120) -> Path:
 
 
 def _long_cut(state_dir: Path, into: Path) -> Path:
-    data = yaml.safe_load((REPO / "scenarios" / "site-outage.yaml").read_text(encoding="utf-8"))
-    data["target"]["state_dir"] = str(state_dir)
+    data = library("site-outage")
     data["faults"] = [
         {"action": "network-cut", "service": "site-a", "at": "0s", "duration": "5m"},
         {"action": "pause", "service": "api-b", "at": "0s", "duration": "5m"},
@@ -175,9 +174,7 @@ def _long_cut(state_dir: Path, into: Path) -> Path:
         },
     ]
     data["steady_state"]["stable_for"] = "1s"
-    path = into / "long-cut.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
+    return write_scenario(data, state_dir, into / "long-cut.yaml")
 
 
 def time_recover(state_dir: Path, tmp: Path, runs: int) -> dict[str, Any]:
