@@ -20,7 +20,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +62,9 @@ RUN_ANNOTATION = "gameday.dev/run-id"  # the full run id (a label value is cappe
 RESTORE_ANNOTATION = "gameday.dev/restore-replicas"
 STOPPED_BY_ANNOTATION = "gameday.dev/stopped-by"
 WORKLOAD_KINDS = {"Deployment": "deployments", "StatefulSet": "statefulsets"}
+_CustomResource = tuple[str, str, str]  # (group, version, plural), as ROLLOUTS
+# a built-in kind sweep deletes: (API group, plural, list, delete, extra delete options)
+_SweptKind = tuple[str, str, Callable[..., Any], Callable[..., Any], dict[str, Any]]
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -217,6 +220,59 @@ class KubernetesDriver:
         ).items
         return [p for p in pods if p.metadata.deletion_timestamp is None]
 
+    # --- API helpers ------------------------------------------------------------------------
+
+    def _custom(
+        self,
+        verb: str,
+        resource: _CustomResource,
+        *args: Any,
+        optional: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """``<verb>_namespaced_custom_object`` on ``resource`` in the namespace.
+
+        ``args`` follow the plural (name, body); ``optional`` makes a 404 None.
+        """
+        group, version, plural = resource
+        perm = (group, plural, verb)
+        method = getattr(self.api.custom, f"{verb}_namespaced_custom_object")
+        if optional:
+            return self.api.optional(
+                perm, method, group, version, self.namespace, plural, *args, **kwargs
+            )
+        return self.api.call(perm, method, group, version, self.namespace, plural, *args, **kwargs)
+
+    def _read_workload(self, kind: str, name: str, *, optional: bool = False) -> Any:
+        """Read a Deployment or StatefulSet; ``optional`` makes a 404 None."""
+        perm = ("apps", WORKLOAD_KINDS[kind], "get")
+        method = getattr(self.api.apps, f"read_namespaced_{_snake(kind)}")
+        if optional:
+            return self.api.optional(perm, method, name, self.namespace)
+        return self.api.call(perm, method, name, self.namespace)
+
+    def _patch_workload(self, kind: str, name: str, patch: dict[str, Any]) -> None:
+        """Merge-patch a Deployment or StatefulSet."""
+        self.api.call(
+            ("apps", WORKLOAD_KINDS[kind], "patch"),
+            getattr(self.api.apps, f"patch_namespaced_{_snake(kind)}"),
+            name,
+            self.namespace,
+            patch,
+            _content_type=MERGE_PATCH,
+        )
+
+    def _set_replicas(self, kind: str, name: str, replicas: int) -> None:
+        """Merge-patch the replicas of a Deployment's or StatefulSet's scale subresource."""
+        self.api.call(
+            ("apps", f"{WORKLOAD_KINDS[kind]}/scale", "patch"),
+            getattr(self.api.apps, f"patch_namespaced_{_snake(kind)}_scale"),
+            name,
+            self.namespace,
+            {"spec": {"replicas": replicas}},
+            _content_type=MERGE_PATCH,
+        )
+
     # --- information ------------------------------------------------------------------------
 
     def variables(self) -> dict[str, str]:
@@ -371,6 +427,24 @@ class KubernetesDriver:
             return self._plan_release(fault, base)
         raise UnsupportedFault(f"the kubernetes target cannot apply {fault.action!r}")
 
+    def _fault_plan(
+        self,
+        fault: AnyFault,
+        undo: Mapping[str, Any],
+        touches: tuple[str, ...],
+        detail: Mapping[str, Any] | None = None,
+    ) -> FaultPlan:
+        """This driver's plan for ``fault``: a new process rebuilds the driver from ``spec()``."""
+        return FaultPlan(
+            fault.label(),
+            fault.action,
+            DRIVER,
+            self.spec(),
+            undo,
+            touches,
+            {} if detail is None else detail,
+        )
+
     def _plan_crash(self, fault: CrashFault, base: dict[str, Any]) -> FaultPlan:
         if not fault.restart:
             raise UnsupportedFault(
@@ -387,15 +461,7 @@ class KubernetesDriver:
         chosen = [{"name": p.metadata.name, "uid": p.metadata.uid} for p in pods[:count]]
         undo = {**base, "kind": "recreated", "selector": sel, "pods": chosen}
         detail = {"of": len(pods), "grace_period_seconds": 0}
-        return FaultPlan(
-            fault.label(),
-            "crash",
-            DRIVER,
-            self.spec(),
-            undo,
-            tuple(f"pod/{c['name']}" for c in chosen),
-            detail,
-        )
+        return self._fault_plan(fault, undo, tuple(f"pod/{c['name']}" for c in chosen), detail)
 
     def _plan_stop(self, fault: StopFault, base: dict[str, Any]) -> FaultPlan:
         workloads = self._workloads(fault.service)
@@ -405,13 +471,8 @@ class KubernetesDriver:
                 f"in {self.namespace} to scale to zero"
             )
         undo = {**base, "kind": "scale", "workloads": workloads}
-        return FaultPlan(
-            fault.label(),
-            "stop",
-            DRIVER,
-            self.spec(),
-            undo,
-            tuple(f"{w['kind'].lower()}/{w['name']}" for w in workloads),
+        return self._fault_plan(
+            fault, undo, tuple(f"{w['kind'].lower()}/{w['name']}" for w in workloads)
         )
 
     def _workloads(self, service: str) -> list[dict[str, Any]]:
@@ -479,9 +540,7 @@ class KubernetesDriver:
             "kind": "networkpolicies",
             "names": [p["metadata"]["name"] for p in policies],
         }
-        return FaultPlan(
-            fault.label(), fault.action, DRIVER, self.spec(), undo, touches, {"objects": policies}
-        )
+        return self._fault_plan(fault, undo, touches, {"objects": policies})
 
     def _plan_latency(self, fault: LatencyFault, base: dict[str, Any]) -> FaultPlan:
         spec: dict[str, Any] = {
@@ -542,22 +601,13 @@ class KubernetesDriver:
             "plural": CHAOS_KINDS[kind],
             "name": chaos["metadata"]["name"],
         }
-        return FaultPlan(
-            fault.label(), fault.action, DRIVER, self.spec(), undo, touches, {"object": chaos}
-        )
+        return self._fault_plan(fault, undo, touches, {"object": chaos})
 
     def _plan_release(self, fault: GrayReleaseFault, base: dict[str, Any]) -> FaultPlan:
-        group, version, plural = ROLLOUTS
         interval = fault.interval or 30.0
         if self.capabilities()["rollouts"]:
-            found = self.api.call(
-                (group, plural, "list"),
-                self.api.custom.list_namespaced_custom_object,
-                group,
-                version,
-                self.namespace,
-                plural,
-                label_selector=f"{self.selector_label}={fault.service}",
+            found = self._custom(
+                "list", ROLLOUTS, label_selector=f"{self.selector_label}={fault.service}"
             ).get("items", [])
             if found:
                 ro = found[0]
@@ -580,15 +630,8 @@ class KubernetesDriver:
                     "images": {n: with_tag(i, fault.version) for n, i in images.items()},
                     "steps": steps,
                 }
-                return FaultPlan(
-                    fault.label(),
-                    fault.action,
-                    DRIVER,
-                    self.spec(),
-                    undo,
-                    (f"rollout/{ro['metadata']['name']}@{fault.version}",),
-                    detail,
-                )
+                touches = (f"rollout/{ro['metadata']['name']}@{fault.version}",)
+                return self._fault_plan(fault, undo, touches, detail)
         stable = [w for w in self._workloads(fault.service) if w["kind"] == "Deployment"]
         if not stable:
             raise TargetError(
@@ -604,15 +647,7 @@ class KubernetesDriver:
             "version": fault.version,
         }
         detail = {"shares": list(fault.steps), "interval_s": interval}
-        return FaultPlan(
-            fault.label(),
-            fault.action,
-            DRIVER,
-            self.spec(),
-            undo,
-            (f"deployment/{name}@{fault.version}",),
-            detail,
-        )
+        return self._fault_plan(fault, undo, (f"deployment/{name}@{fault.version}",), detail)
 
     # --- apply ------------------------------------------------------------------------------
 
@@ -681,19 +716,13 @@ class KubernetesDriver:
         token = f"{plan.undo['run_id']}/{plan.fault}"
         done: dict[str, int] = {}
         for w in plan.undo["workloads"]:
-            plural, snake = WORKLOAD_KINDS[w["kind"]], _snake(w["kind"])
-            obj = self.api.call(
-                ("apps", plural, "get"),
-                getattr(self.api.apps, f"read_namespaced_{snake}"),
-                w["name"],
-                self.namespace,
-            )
+            obj = self._read_workload(w["kind"], w["name"])
             ann = obj.metadata.annotations or {}
             if STOPPED_BY_ANNOTATION not in ann:
                 # recorded on the object first: recover restores from it even if the plan is stale
                 scale = self.api.call(
-                    ("apps", f"{plural}/scale", "get"),
-                    getattr(self.api.apps, f"read_namespaced_{snake}_scale"),
+                    ("apps", f"{WORKLOAD_KINDS[w['kind']]}/scale", "get"),
+                    getattr(self.api.apps, f"read_namespaced_{_snake(w['kind'])}_scale"),
                     w["name"],
                     self.namespace,
                 )
@@ -706,56 +735,28 @@ class KubernetesDriver:
                         },
                     }
                 }
-                self.api.call(
-                    ("apps", plural, "patch"),
-                    getattr(self.api.apps, f"patch_namespaced_{snake}"),
-                    w["name"],
-                    self.namespace,
-                    patch,
-                    _content_type=MERGE_PATCH,
-                )
-            self.api.call(
-                ("apps", f"{plural}/scale", "patch"),
-                getattr(self.api.apps, f"patch_namespaced_{snake}_scale"),
-                w["name"],
-                self.namespace,
-                {"spec": {"replicas": 0}},
-                _content_type=MERGE_PATCH,
-            )
+                self._patch_workload(w["kind"], w["name"], patch)
+            self._set_replicas(w["kind"], w["name"], 0)
             done[f"{w['kind'].lower()}/{w['name']}"] = 0
         return {"scaled": done}
 
     def _create_policies(self, plan: FaultPlan) -> dict[str, Any]:
         created = []
         for policy in plan.detail["objects"]:
-            try:
+            with _already_exists_ok():
                 self.api.call(
                     ("networking.k8s.io", "networkpolicies", "create"),
                     self.api.net.create_namespaced_network_policy,
                     self.namespace,
                     policy,
                 )
-            except ApiError as exc:
-                if exc.status != 409:  # AlreadyExists: a retried apply
-                    raise
             created.append(policy["metadata"]["name"])
         return {"networkpolicies": created}
 
     def _create_chaos(self, plan: FaultPlan) -> dict[str, Any]:
         obj, plural = plan.detail["object"], str(plan.undo["plural"])
-        try:
-            self.api.call(
-                (CHAOS_GROUP, plural, "create"),
-                self.api.custom.create_namespaced_custom_object,
-                CHAOS_GROUP,
-                CHAOS_VERSION,
-                self.namespace,
-                plural,
-                obj,
-            )
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
+        with _already_exists_ok():
+            self._custom("create", _chaos_resource(plural), obj)
         name = str(plan.undo["name"])
         ok, found = self._wait_chaos(plural, name, injected=True)
         if not ok:
@@ -772,15 +773,7 @@ class KubernetesDriver:
         deadline = time.monotonic() + self.wait_s
         obj: dict[str, Any] | None = None
         while True:
-            obj = self.api.optional(
-                (CHAOS_GROUP, plural, "get"),
-                self.api.custom.get_namespaced_custom_object,
-                CHAOS_GROUP,
-                CHAOS_VERSION,
-                self.namespace,
-                plural,
-                name,
-            )
+            obj = self._custom("get", _chaos_resource(plural), name, optional=True)
             if obj is None:
                 return (not injected), None
             records = obj.get("status", {}).get("experiment", {}).get("containerRecords") or []
@@ -792,7 +785,6 @@ class KubernetesDriver:
             time.sleep(0.2)
 
     def _start_rollout(self, plan: FaultPlan) -> dict[str, Any]:
-        group, version, plural = ROLLOUTS
         images = dict(plan.detail["images"])
         ro = self._rollout(str(plan.undo["name"]))
         containers = [
@@ -810,31 +802,11 @@ class KubernetesDriver:
                 "strategy": {"canary": {"steps": plan.detail["steps"]}},
             },
         }
-        self.api.call(
-            (group, plural, "patch"),
-            self.api.custom.patch_namespaced_custom_object,
-            group,
-            version,
-            self.namespace,
-            plural,
-            plan.undo["name"],
-            patch,
-            _content_type=MERGE_PATCH,
-        )
+        self._custom("patch", ROLLOUTS, plan.undo["name"], patch, _content_type=MERGE_PATCH)
         return {"rollout": plan.undo["name"], "images": images, "steps": plan.detail["steps"]}
 
     def _rollout(self, name: str) -> dict[str, Any]:
-        group, version, plural = ROLLOUTS
-        found = self.api.call(
-            (group, plural, "get"),
-            self.api.custom.get_namespaced_custom_object,
-            group,
-            version,
-            self.namespace,
-            plural,
-            name,
-        )
-        return dict(found)
+        return dict(self._custom("get", ROLLOUTS, name))
 
     def rollout_progress(self, name: str, until: float) -> list[dict[str, Any]]:
         """Watch a Rollout's steps, analysis and abort until it settles or ``until`` seconds pass."""
@@ -908,16 +880,13 @@ class KubernetesDriver:
                 "template": tmpl,
             },
         }
-        try:
+        with _already_exists_ok():
             self.api.call(
                 ("apps", "deployments", "create"),
                 self.api.apps.create_namespaced_deployment,
                 self.namespace,
                 body,
             )
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
         if len(shares) > 1:
             stop = threading.Event()
             self._steppers[str(plan.undo["name"])] = stop
@@ -946,14 +915,7 @@ class KubernetesDriver:
             if stop.wait(interval):
                 return
             with contextlib.suppress(TargetError):
-                self.api.call(
-                    ("apps", "deployments/scale", "patch"),
-                    self.api.apps.patch_namespaced_deployment_scale,
-                    name,
-                    self.namespace,
-                    {"spec": {"replicas": canary_replicas(base, share)}},
-                    _content_type=MERGE_PATCH,
-                )
+                self._set_replicas("Deployment", name, canary_replicas(base, share))
 
     # --- revert -----------------------------------------------------------------------------
 
@@ -984,36 +946,20 @@ class KubernetesDriver:
     def _scale_back(self, plan: FaultPlan) -> dict[str, Any]:
         restored: dict[str, int] = {}
         for w in plan.undo["workloads"]:
-            plural, snake = WORKLOAD_KINDS[w["kind"]], _snake(w["kind"])
-            obj = self.api.optional(
-                ("apps", plural, "get"),
-                getattr(self.api.apps, f"read_namespaced_{snake}"),
-                w["name"],
-                self.namespace,
-            )
+            obj = self._read_workload(w["kind"], w["name"], optional=True)
             ann = (obj.metadata.annotations or {}) if obj is not None else {}
             if obj is None or STOPPED_BY_ANNOTATION not in ann:
                 continue  # never applied, already restored, or deleted since
             replicas = int(ann.get(RESTORE_ANNOTATION, w["replicas"] or 0))
-            self.api.call(
-                ("apps", f"{plural}/scale", "patch"),
-                getattr(self.api.apps, f"patch_namespaced_{snake}_scale"),
+            self._set_replicas(w["kind"], w["name"], replicas)
+            self._patch_workload(
+                w["kind"],
                 w["name"],
-                self.namespace,
-                {"spec": {"replicas": replicas}},
-                _content_type=MERGE_PATCH,
-            )
-            self.api.call(
-                ("apps", plural, "patch"),
-                getattr(self.api.apps, f"patch_namespaced_{snake}"),
-                w["name"],
-                self.namespace,
                 {
                     "metadata": {
                         "annotations": {RESTORE_ANNOTATION: None, STOPPED_BY_ANNOTATION: None}
                     }
                 },
-                _content_type=MERGE_PATCH,
             )
             restored[f"{w['kind'].lower()}/{w['name']}"] = replicas
         return {"restored": restored}
@@ -1035,18 +981,7 @@ class KubernetesDriver:
 
     def _delete_chaos(self, plan: FaultPlan) -> dict[str, Any]:
         plural, name = str(plan.undo["plural"]), str(plan.undo["name"])
-        gone = (
-            self.api.optional(
-                (CHAOS_GROUP, plural, "delete"),
-                self.api.custom.delete_namespaced_custom_object,
-                CHAOS_GROUP,
-                CHAOS_VERSION,
-                self.namespace,
-                plural,
-                name,
-            )
-            is None
-        )
+        gone = self._custom("delete", _chaos_resource(plural), name, optional=True) is None
         # Chaos Mesh keeps the object (finalizer) until every record is recovered
         ok, obj = self._wait_chaos(plural, name, injected=False)
         if not ok:
@@ -1057,17 +992,8 @@ class KubernetesDriver:
         return {"deleted": f"{plan.undo['chaos_kind']}/{name}", "already_gone": gone}
 
     def _abort_rollout(self, plan: FaultPlan) -> dict[str, Any]:
-        group, version, plural = ROLLOUTS
         name = str(plan.undo["name"])
-        ro = self.api.optional(
-            (group, plural, "get"),
-            self.api.custom.get_namespaced_custom_object,
-            group,
-            version,
-            self.namespace,
-            plural,
-            name,
-        )
+        ro = self._custom("get", ROLLOUTS, name, optional=True)
         if ro is None:
             return {"skipped": f"rollout {name} is gone"}
         containers = ro["spec"]["template"]["spec"]["containers"]
@@ -1083,7 +1009,7 @@ class KubernetesDriver:
         completed = st.get("phase") == "Healthy" and st.get("stableRS") == st.get("currentPodHash")
         if not st.get("abort") and not completed:
             # what `kubectl argo rollouts abort` does: status.abort on the status subresource
-            self._patch_rollout_status(group, version, plural, name, {"abort": True})
+            self._patch_rollout_status(name, {"abort": True})
             result["aborted"] = True
         spec_patch: dict[str, Any] = {
             "spec": {
@@ -1098,28 +1024,17 @@ class KubernetesDriver:
         }
         if plan.undo.get("steps") is not None:
             spec_patch["spec"]["strategy"] = {"canary": {"steps": plan.undo["steps"]}}
-        self.api.call(
-            (group, plural, "patch"),
-            self.api.custom.patch_namespaced_custom_object,
-            group,
-            version,
-            self.namespace,
-            plural,
-            name,
-            spec_patch,
-            _content_type=MERGE_PATCH,
-        )
+        self._custom("patch", ROLLOUTS, name, spec_patch, _content_type=MERGE_PATCH)
         if completed:
             # the bad version became stable: go straight back, skipping the canary steps
-            self._patch_rollout_status(group, version, plural, name, {"promoteFull": True})
+            self._patch_rollout_status(name, {"promoteFull": True})
             result["promoted_full"] = True
         result["images"] = original
         return result
 
-    def _patch_rollout_status(
-        self, group: str, version: str, plural: str, name: str, status: dict[str, Any]
-    ) -> None:
+    def _patch_rollout_status(self, name: str, status: dict[str, Any]) -> None:
         """Merge-patch a Rollout's status subresource, as the Argo kubectl plugin does."""
+        group, version, plural = ROLLOUTS
         self.api.call(
             (group, "rollouts/status", "patch"),
             self.api.custom.patch_namespaced_custom_object_status,
@@ -1168,56 +1083,43 @@ class KubernetesDriver:
         """Delete every object gameday created in the namespace (of one run, or of all runs)."""
         sel = f"{MANAGED_BY}=gameday" + (f",{RUN_LABEL}={label_value(run_id)}" if run_id else "")
         out: dict[str, Any] = {"networkpolicies": [], "deployments": [], "chaos": [], "scaled": []}
-        for p in self.api.call(
-            ("networking.k8s.io", "networkpolicies", "list"),
-            self.api.net.list_namespaced_network_policy,
-            self.namespace,
-            label_selector=sel,
-        ).items:
-            self.api.optional(
-                ("networking.k8s.io", "networkpolicies", "delete"),
+        typed_kinds: tuple[_SweptKind, ...] = (
+            (
+                "networking.k8s.io",
+                "networkpolicies",
+                self.api.net.list_namespaced_network_policy,
                 self.api.net.delete_namespaced_network_policy,
-                p.metadata.name,
-                self.namespace,
-            )
-            out["networkpolicies"].append(p.metadata.name)
-        for d in self.api.call(
-            ("apps", "deployments", "list"),
-            self.api.apps.list_namespaced_deployment,
-            self.namespace,
-            label_selector=sel,
-        ).items:
-            self.api.optional(
-                ("apps", "deployments", "delete"),
+                {},
+            ),
+            (
+                "apps",
+                "deployments",
+                self.api.apps.list_namespaced_deployment,
                 self.api.apps.delete_namespaced_deployment,
-                d.metadata.name,
-                self.namespace,
-                propagation_policy="Foreground",
+                {"propagation_policy": "Foreground"},
+            ),
+        )
+        for group, plural, list_fn, delete_fn, delete_options in typed_kinds:
+            listed = self.api.call(
+                (group, plural, "list"), list_fn, self.namespace, label_selector=sel
             )
-            out["deployments"].append(d.metadata.name)
+            for obj in listed.items:
+                self.api.optional(
+                    (group, plural, "delete"),
+                    delete_fn,
+                    obj.metadata.name,
+                    self.namespace,
+                    **delete_options,
+                )
+                out[plural].append(obj.metadata.name)
         caps = self.capabilities()
         for kind, plural in CHAOS_KINDS.items():
             if not caps.get(kind):
                 continue
-            for obj in self.api.call(
-                (CHAOS_GROUP, plural, "list"),
-                self.api.custom.list_namespaced_custom_object,
-                CHAOS_GROUP,
-                CHAOS_VERSION,
-                self.namespace,
-                plural,
-                label_selector=sel,
-            ).get("items", []):
-                self.api.optional(
-                    (CHAOS_GROUP, plural, "delete"),
-                    self.api.custom.delete_namespaced_custom_object,
-                    CHAOS_GROUP,
-                    CHAOS_VERSION,
-                    self.namespace,
-                    plural,
-                    obj["metadata"]["name"],
-                )
-                out["chaos"].append(f"{kind}/{obj['metadata']['name']}")
+            chaos = _chaos_resource(plural)
+            for item in self._custom("list", chaos, label_selector=sel).get("items", []):
+                self._custom("delete", chaos, item["metadata"]["name"], optional=True)
+                out["chaos"].append(f"{kind}/{item['metadata']['name']}")
         # workloads scaled to zero carry their restore count in an annotation
         for kind, plural in WORKLOAD_KINDS.items():
             lister = getattr(self.api.apps, f"list_namespaced_{_snake(kind)}")
@@ -1317,6 +1219,21 @@ def with_tag(image: str, tag: str) -> str:
     if colon > slash:
         base = base[:colon]
     return f"{base}:{tag}"
+
+
+def _chaos_resource(plural: str) -> _CustomResource:
+    """The (group, version, plural) of a Chaos Mesh kind."""
+    return CHAOS_GROUP, CHAOS_VERSION, plural
+
+
+@contextlib.contextmanager
+def _already_exists_ok() -> Iterator[None]:
+    """Let a create's 409 AlreadyExists pass: a retried apply finds its object made."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
 
 
 def _snake(kind: str) -> str:
