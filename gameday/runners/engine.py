@@ -360,13 +360,15 @@ class Drill:
         return type(model).model_construct(**data)
 
     def _start_traffic(self) -> None:
+        from ..traffic.profiles import BUILTIN_PROFILES
         from ..traffic.runner import TrafficConfig, TrafficRun
 
         traffic = self.scenario.traffic
         assert traffic is not None
-        locustfile = None
         if traffic.locustfile:
             locustfile = (self.scenario_path.parent / traffic.locustfile).resolve()
+        else:
+            locustfile = BUILTIN_PROFILES[traffic.profile or "payments"]
         config = TrafficConfig(
             host=self.resolver.render(traffic.host),
             users=traffic.users,
@@ -672,6 +674,7 @@ class Drill:
         self._phase("verify")
         for ledger in self._ledgers:
             result = await ledger.verify()
+            unreadable = {} if result.error is None else {"error": result.error}
             self.timeline.add_event(
                 self._now(),
                 LEDGER,
@@ -679,7 +682,15 @@ class Drill:
                 acked=[[seq, t] for seq, t in result.acked],
                 missing=[[seq, t] for seq, t in result.missing],
                 unacked_present=result.unacked_present,
+                **unreadable,
             )
+            if result.error is not None:
+                self._say(
+                    f"ledger {ledger.name}: {len(result.acked)} acknowledged writes, "
+                    f"could not be read back ({result.attempts} attempts): {result.error}",
+                    "red",
+                )
+                continue
             lost = len(result.missing)
             self._say(
                 f"ledger {ledger.name}: {len(result.acked)} acknowledged writes, {lost} missing",

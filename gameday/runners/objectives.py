@@ -263,6 +263,14 @@ def data_loss(timeline: Timeline, max_writes: int, max_span: float | None) -> Ob
     event = timeline.first(LEDGER)
     if event is None:
         return _fail("data_loss", text, "count", "no ledger data")
+    if event.detail.get("error"):
+        # nothing read back is not nothing lost
+        return _fail(
+            "data_loss",
+            text,
+            "count",
+            f"unknown: the ledger could not be read back ({event.detail['error']})",
+        )
     acked = _pairs(event.detail.get("acked"))
     missing = sorted(_pairs(event.detail.get("missing")), key=lambda p: (p[1], p[0]))
     if not acked:

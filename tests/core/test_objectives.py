@@ -127,6 +127,15 @@ def test_data_loss_none_missing_and_no_data() -> None:
     assert r.passed and r.measured == 0 and r.detail["span_s"] == 0
 
 
+def test_data_loss_is_unknown_when_the_ledger_could_not_be_read_back() -> None:
+    tl = outage()
+    acks = [[i, T0 + i * 0.5] for i in range(50)]
+    tl.add_event(T0 + 85, LEDGER, "ledger", acked=acks, missing=[], error="connection refused")
+    r = results(tl, data_loss=0)["data_loss"]
+    assert not r.passed and r.measured is None
+    assert "unknown" in r.reason and "connection refused" in r.reason
+
+
 def test_availability_with_edge_windows() -> None:
     tl = timeline()
     phases(tl, inject=T0 + 10.5, verify=T0 + 20.5)

@@ -41,7 +41,7 @@ def test_library_drill_passes(drills: DrillRunner, name: str) -> None:
 def test_db_crash_without_failover_fails_on_recovery(drills: DrillRunner) -> None:
     data = variant("db-primary-crash")
     data["target"]["settings"] = {"failover": False}
-    data["objectives"] = {"recovery_time": "20s", "failover_time": "20s"}
+    data["objectives"] = {"recovery_time": "8s", "failover_time": "8s", "data_loss": 0}
     result = drills.run(drills.write(data))
     report = drills.report()
     assert result.returncode == 1, result.stdout
@@ -49,6 +49,10 @@ def test_db_crash_without_failover_fails_on_recovery(drills: DrillRunner) -> Non
     recovery = objective(report, "recovery_time")
     assert not recovery["passed"] and "recover" in recovery["reason"]
     assert "recovery_time" in result.stdout
+    # the primary is still down at verify: the loss is unknown, never "0 missing"
+    loss = objective(report, "data_loss")
+    assert not loss["passed"] and loss["measured"] is None and "unknown" in loss["reason"]
+    assert "could not be read back" in result.stdout
 
 
 def test_gray_release_of_a_healthy_canary_reports_no_rollback(drills: DrillRunner) -> None:
