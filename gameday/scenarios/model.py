@@ -324,7 +324,10 @@ class Traffic(Strict):
 
     users: int = Field(10, ge=1, le=100_000)
     spawn_rate: float = Field(10.0, gt=0, le=10_000, description="users started per second")
-    profile: Literal["payments"] | None = Field(None, description="built-in user profile")
+    profile: Literal["payments", "promotion"] | None = Field(
+        None,
+        description="built-in user profile: payments, or promotion (a surge adds coupon hunters)",
+    )
     locustfile: str | None = Field(
         None, description="path to your own locustfile (relative to the scenario)"
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from gameday.traffic.profiles import BUILTIN_PROFILES
 from gameday.traffic.runner import TrafficConfig, TrafficRun, free_port, summarize
 from gameday.traffic.stats import TrafficWindow
 
@@ -153,6 +154,28 @@ def test_set_users_and_surge_change_throughput(fake_api: FakeApi, tmp_path: Path
     assert {w.users for w in high if w.is_aggregate} == {6}
     users = [w.users for w in surge if w.is_aggregate]
     assert max(users) == 6 and users[-1] == 2
+
+
+def test_promotion_surge_adds_coupon_hunters_not_payers(fake_api: FakeApi, tmp_path: Path) -> None:
+    promotion = BUILTIN_PROFILES["promotion"]
+    run = TrafficRun(config(fake_api, users=2, locustfile=promotion), tmp_path / "run")
+    try:
+        run.start()
+        collect(run, 1.0)
+        before = {path: fake_api.total(path) for path in ("/pay", "/coupons")}
+        time.sleep(3.0)
+        baseline = {path: fake_api.total(path) - n for path, n in before.items()}
+        run.set_users(8, 100.0)
+        time.sleep(1.0)
+        before = {path: fake_api.total(path) for path in ("/pay", "/coupons")}
+        time.sleep(3.0)
+        surge = {path: fake_api.total(path) - n for path, n in before.items()}
+    finally:
+        run.stop()
+    # the two customers pay at their usual pace; the six newcomers only hunt coupons
+    assert baseline["/pay"] > 3 * baseline["/coupons"], baseline
+    assert surge["/pay"] < 2 * baseline["/pay"], (baseline, surge)
+    assert surge["/coupons"] > 2 * surge["/pay"], surge
 
 
 def test_user_locustfile_and_connection_errors(fake_api: FakeApi, tmp_path: Path) -> None:

@@ -3,4 +3,7 @@
 from pathlib import Path
 
 PROFILES_DIR = Path(__file__).resolve().parent
-BUILTIN_PROFILES: dict[str, Path] = {"payments": PROFILES_DIR / "payments.py"}
+BUILTIN_PROFILES: dict[str, Path] = {
+    "payments": PROFILES_DIR / "payments.py",
+    "promotion": PROFILES_DIR / "promotion.py",
+}
