@@ -12,7 +12,8 @@ from tests.docker.test_faults import wait_healthy
 pytestmark = pytest.mark.docker
 
 
-@pytest.mark.parametrize("name", ["db-primary-crash", "site-outage", "rate-limit-surge"])
+# rate-limit-surge is left to the sandbox e2e run: its load surge is Locust's, no driver applies it
+@pytest.mark.parametrize("name", ["db-primary-crash", "site-outage"])
 def test_library_drill_passes_on_docker(cli: Cli, stack: Stack, name: str) -> None:
     driver = DockerDriver(stack.project, url=stack.url, staging=True)
     wait_healthy(driver, stack, timeout=90)
