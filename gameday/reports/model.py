@@ -379,11 +379,15 @@ _WINDOW_FIELDS = (
 
 
 def _window_json(w: TrafficWindow) -> dict[str, Any]:
-    return {k: getattr(w, k) for k in _WINDOW_FIELDS}
+    out = {k: getattr(w, k) for k in _WINDOW_FIELDS}
+    if w.hist:
+        out["hist"] = {str(b): n for b, n in w.hist.items()}
+    return out
 
 
 def _window_from(d: Mapping[str, Any]) -> TrafficWindow:
-    return TrafficWindow(**{k: d[k] for k in _WINDOW_FIELDS if k in d})
+    hist = {int(b): int(n) for b, n in dict(d.get("hist") or {}).items()}
+    return TrafficWindow(**{k: d[k] for k in _WINDOW_FIELDS if k in d}, hist=hist)
 
 
 def _result_json(r: ObjectiveResult) -> dict[str, Any]:
@@ -920,7 +924,9 @@ def report_json_schema() -> dict[str, Any]:
                             "served_by": obj,
                             "users": {"type": "integer"},
                             "late": {"type": "integer"},
-                        }
+                            "hist": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        },
+                        required=_WINDOW_FIELDS,
                     ),
                 },
                 "ledger": {"type": ["object", "null"]},

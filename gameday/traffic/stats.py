@@ -84,6 +84,15 @@ def bucket_value(index: int) -> float:
     return float(HIST_BASE_MS * HIST_GROWTH ** (index - 0.5))
 
 
+def merge_histograms(hists: Iterable[Mapping[int, int]]) -> dict[int, int]:
+    """Bucket-wise sum of histograms (windows, workers): the pooled histogram."""
+    merged: dict[int, int] = {}
+    for hist in hists:
+        for b, n in hist.items():
+            merged[b] = merged.get(b, 0) + n
+    return merged
+
+
 def histogram_percentile(hist: Mapping[int, int], q: float, max_ms: float) -> float | None:
     """Nearest-rank percentile from a bucket histogram, clamped to the exact maximum."""
     total = sum(hist.values())
@@ -176,6 +185,9 @@ def window_record(
     record["users"] = users
     if late:
         record["late"] = late
+    if name == AGGREGATE_NAME and stats.hist:
+        # the aggregate carries its histogram: percentiles over many windows pool exactly
+        record["hist"] = {str(b): n for b, n in sorted(stats.hist.items())}
     return record
 
 
@@ -330,6 +342,7 @@ class TrafficWindow:
     served_by: Mapping[str, int] = field(default_factory=dict, hash=False)
     users: int = 0
     late: int = 0
+    hist: Mapping[int, int] = field(default_factory=dict, hash=False, repr=False)  # aggregate only
 
     @property
     def t_start(self) -> float:
@@ -384,6 +397,9 @@ def parse_line(line: str) -> TrafficWindow | TrafficEvent:
         served = data.get("served_by") or {}
         if not isinstance(served, dict):
             raise StatsLineError("served_by is not an object")
+        hist = data.get("hist") or {}
+        if not isinstance(hist, dict):
+            raise StatsLineError("hist is not an object")
         return TrafficWindow(
             t_mono=float(data["t_mono"]),
             window=float(data["window"]),
@@ -401,6 +417,7 @@ def parse_line(line: str) -> TrafficWindow | TrafficEvent:
             served_by={str(k): int(v) for k, v in served.items()},
             users=int(data.get("users", 0)),
             late=int(data.get("late", 0)),
+            hist={int(b): int(n) for b, n in hist.items()},
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, StatsLineError):

@@ -76,6 +76,8 @@ def window(
     p99_ms: float | None = 20.0,
     served_by: Mapping[str, int] | None = None,
     length: float = 1.0,
+    max_ms: float | None = None,
+    hist: Mapping[int, int] | None = None,
 ) -> TrafficWindow:
     """One traffic window; failures not given as shed/circuit/5xx are `error_other`."""
     ok = count - shed - circuit - error_5xx if ok is None else ok
@@ -93,9 +95,10 @@ def window(
         p50_ms=None if count == 0 else 5.0,
         p95_ms=None if count == 0 else 10.0,
         p99_ms=None if count == 0 else p99_ms,
-        max_ms=None if count == 0 else (p99_ms or 0.0) * 1.5,
+        max_ms=None if count == 0 else max_ms or (p99_ms or 0.0) * 1.5,
         served_by=dict(served_by or {}),
         users=10,
+        hist=dict(hist or {}),
     )
 
 

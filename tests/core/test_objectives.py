@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from gameday.runners.milestones import derive_milestones
@@ -21,7 +23,12 @@ from gameday.runners.objectives import (
 )
 from gameday.runners.timeline import ALERT, LEDGER, ProbeInfo, Timeline
 from gameday.scenarios.model import GrayReleaseFault, LoadSurgeFault, Objectives
-from gameday.traffic.stats import HIST_MAX_RELATIVE_ERROR
+from gameday.traffic.stats import (
+    HIST_MAX_RELATIVE_ERROR,
+    NameStats,
+    Outcome,
+    histogram_percentile,
+)
 
 from .synth import T0, fault, phases, probe, timeline, traffic
 
@@ -173,6 +180,46 @@ def test_p99_after_recovery() -> None:
     assert r.error == pytest.approx(0.15 * HIST_MAX_RELATIVE_ERROR)
     assert "conservative" in r.detail["method"]
     assert not p99_after_recovery(tl, ms, 0.1).passed
+
+
+def latencies(ms: list[float]) -> dict[str, Any]:
+    """window() kwargs for a window whose requests took these latencies (with its histogram)."""
+    stats = NameStats()
+    for latency in ms:
+        stats.add(Outcome.OK, latency, None)
+    return {
+        "count": stats.count,
+        "ok": stats.count,
+        "p99_ms": histogram_percentile(stats.hist, 99.0, stats.max_ms),
+        "max_ms": stats.max_ms,
+        "hist": dict(stats.hist),
+    }
+
+
+def test_p99_after_recovery_pools_every_request() -> None:
+    tl = outage(fail_until=T0 + 20, revert=T0 + 30)
+    # 60 windows of 100 requests at 40 ms after recovery; one of them has 5 requests of 900 ms:
+    # its own p99 is 900 ms, but they are 5 of 6,000 requests
+    traffic(
+        tl,
+        T0 + 20,
+        T0 + 80,
+        lambda t: latencies([40.0] * 95 + [900.0] * 5 if t == T0 + 50 else [40.0] * 100),
+    )
+    ms = derive_milestones(tl, 5)
+    r = p99_after_recovery(tl, ms, 0.2)
+    assert r.passed and r.measured == pytest.approx(0.040, rel=HIST_MAX_RELATIVE_ERROR)
+    assert r.detail["requests"] == 6000 and "pooled" in r.detail["method"]
+    # 61 slow requests of 6,000 are more than 1 %: the p99 is theirs
+    tl = outage(fail_until=T0 + 20, revert=T0 + 30)
+    traffic(
+        tl,
+        T0 + 20,
+        T0 + 80,
+        lambda t: latencies([40.0] * 39 + [900.0] * 61 if t == T0 + 50 else [40.0] * 100),
+    )
+    r = p99_after_recovery(tl, derive_milestones(tl, 5), 0.2)
+    assert not r.passed and r.measured == pytest.approx(0.9, rel=HIST_MAX_RELATIVE_ERROR)
 
 
 def test_p99_without_recovery_fails() -> None:

@@ -25,6 +25,7 @@ from gameday.traffic.stats import (
     encode_lines,
     exact_percentile,
     histogram_percentile,
+    merge_histograms,
     parse_line,
     window_record,
 )
@@ -199,6 +200,17 @@ def test_parse_line_round_trip() -> None:
     hash(w)  # usable in sets despite the served_by mapping
 
 
+def test_only_the_aggregate_carries_its_histogram() -> None:
+    stats = _stats((Outcome.OK, 12.5, None), (Outcome.OK, 12.6, None), (Outcome.OK, 400.0, None))
+    assert "hist" not in window_record(5.0, 1.0, "pay", stats, users=1)
+    w = parse_line(encode_lines([window_record(5.0, 1.0, AGGREGATE_NAME, stats, users=1)]))
+    assert isinstance(w, TrafficWindow)
+    assert w.hist == stats.hist and sum(w.hist.values()) == 3
+    merged = merge_histograms([w.hist, w.hist])
+    assert merged == {b: 2 * n for b, n in stats.hist.items()}
+    hash(w)
+
+
 def test_parse_empty_window_and_event() -> None:
     w = parse_line(encode_lines([window_record(9.0, 1.0, "*", NameStats(), users=0)]))
     assert isinstance(w, TrafficWindow)
@@ -216,6 +228,8 @@ def test_parse_empty_window_and_event() -> None:
         '{"t_mono": "x", "window": 1, "name": "a"}',
         '{"t_mono":1,"window":1,"name":"a","count":1,"ok":1,"shed":0,"circuit":0,'
         '"error_5xx":0,"error_other":0,"served_by":[1]}',
+        '{"t_mono":1,"window":1,"name":"*","count":1,"ok":1,"shed":0,"circuit":0,'
+        '"error_5xx":0,"error_other":0,"hist":[3]}',
     ],
 )
 def test_parse_line_rejects(line: str) -> None:
