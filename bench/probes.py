@@ -25,7 +25,6 @@ import json
 import math
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from typing import Any
 
 from bench.common import REPO, Context, Result, ms, percentile, secs
 from bench.localserver import serve
+from gameday.ports import free_port
 
 SCHED_CPU, SERVER_CPU = 0, 1
 TARGET_RATE, TARGET_P99 = 1000.0, 0.020
@@ -116,12 +116,6 @@ def _core_times(cpu: int) -> tuple[int, int, int]:
     return 0, 0, 0
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     from gameday.runners.probes import HttpProbe, Probe
     from gameday.runners.scheduler import MissedTicks, ProbeScheduler
@@ -130,7 +124,7 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
 
     n, every, kind = int(spec["probes"]), float(spec["every"]), str(spec["kind"])
     warmup, duration = float(spec["warmup"]), float(spec["duration"])
-    port = int(spec["port"]) if kind == "http" else _closed_port()
+    port = int(spec["port"]) if kind == "http" else free_port()
     probes: list[Probe] = []
     for i in range(n):
         if kind == "null":

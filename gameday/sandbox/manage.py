@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import httpx
 import psycopg
 from pydantic import BaseModel
 
+from gameday.ports import free_ports
 from gameday.sandbox import postgres as pg
 from gameday.sandbox.events import EVENTS_FILE, EventLog
 from gameday.sandbox.settings import SandboxSettings
@@ -136,19 +136,6 @@ class DownReport(BaseModel):
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _free_ports(n: int) -> list[int]:
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _events(state_dir: Path) -> EventLog:
     return EventLog(state_dir, "manage")
 
@@ -229,12 +216,27 @@ def _reset_state_dir(sd: Path) -> None:
 # --- up -----------------------------------------------------------------------------------
 
 
+_START_ATTEMPTS = 3
+
+
 def up(settings: SandboxSettings | None = None) -> SandboxState:
     """Start a sandbox in ``settings.state_dir`` and return its state once every part is ready.
 
     Raises SandboxError when one is already running there or a part fails to start.
     """
     settings = settings or SandboxSettings()
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        try:
+            return _up_once(settings)
+        except SandboxError as exc:
+            # a port picked free was bound by someone else before our part bound it:
+            # everything was stopped again, so start over on other ports
+            if "address already in use" not in str(exc).lower() or attempt == _START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _up_once(settings: SandboxSettings) -> SandboxState:
     t_start = time.monotonic()
     sd = resolve_state_dir(settings.state_dir)
     sd.mkdir(parents=True, exist_ok=True)
@@ -258,7 +260,7 @@ def up(settings: SandboxSettings | None = None) -> SandboxState:
         shutil.rmtree(pg_root / name, ignore_errors=True)  # a stopped sandbox's old clusters
 
     pairs = link_pairs()
-    ports = iter(_free_ports(len(COMPONENTS) + len(pairs)))
+    ports = iter(free_ports(len(COMPONENTS) + len(pairs)))
     components: dict[str, ComponentInfo] = {}
     for name, (kind, _, site) in COMPONENTS.items():
         components[name] = ComponentInfo(

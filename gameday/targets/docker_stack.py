@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from ..ports import free_port
 from .docker_node import GROUPS, PORTS
 
 RUN_LABEL = "gameday.dev/run"
@@ -121,7 +121,7 @@ def create_stack(
     for service, networks in NETWORKS.items():
         first = networks[0]
         # fixed host ports: an ephemeral one would change when a network cut is reverted
-        ports = {PORTS[service]: ("127.0.0.1", _free_port())} if service in PUBLISHED else {}
+        ports = {PORTS[service]: ("127.0.0.1", free_port())} if service in PUBLISHED else {}
         endpoint = client.api.create_endpoint_config(aliases=[service])
         containers[service] = client.api.create_container(
             image,
@@ -166,13 +166,6 @@ def create_stack(
             _wait(lambda: _streaming(stack), deadline, "db-standby streaming", client, stack)
     _wait(lambda: _pay_ok(stack.url), deadline, "payments through the gateway", client, stack)
     return stack
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def _host_port(client: Any, container: str, port: int) -> int:

@@ -13,7 +13,6 @@ import contextlib
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from gameday.ports import free_port
 from gameday.traffic.control import (
     ENV_CONTROL,
     ENV_DEADLINE,
@@ -90,13 +90,6 @@ class TrafficProcess:
     pid: int
     log: Path
     argv: tuple[str, ...] = field(repr=False)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free right now on `host` (for the Locust master)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def locust_argv(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import tempfile
 import threading
 from collections.abc import Coroutine, Iterator
@@ -16,6 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from gameday.ports import free_port
 from gameday.sandbox import postgres as pg
 
 T = TypeVar("T")
@@ -30,12 +30,6 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
             return await coro
 
     return asyncio.run(bounded())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
 
+from gameday.ports import free_port
 from gameday.sandbox.proxy import FaultProxy
 from gameday.sandbox.state import LinkInfo
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -49,9 +43,9 @@ def _run(scenario: Scenario) -> None:
         echo = await asyncio.start_server(_echo, "127.0.0.1", 0)
         echo_port = echo.sockets[0].getsockname()[1]
         link = LinkInfo(
-            name="a-to-b", src="a", dst="b", listen_port=_free_port(), upstream_port=echo_port
+            name="a-to-b", src="a", dst="b", listen_port=free_port(), upstream_port=echo_port
         )
-        proxy = FaultProxy([link], _free_port(), None)
+        proxy = FaultProxy([link], free_port(), None)
         await proxy.start()
         admin = f"http://127.0.0.1:{proxy.admin_port}"
         try:
