@@ -16,6 +16,11 @@ class Problem:
     field: str
     message: str
 
+    def __post_init__(self) -> None:
+        # field and message quote the user's own text, which may hold line breaks
+        object.__setattr__(self, "field", one_line(self.field))
+        object.__setattr__(self, "message", one_line(self.message))
+
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         return (
@@ -40,3 +45,10 @@ def field_path(path: Sequence[str | int]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def one_line(text: str) -> str:
+    """The text with line breaks and other unprintable characters escaped, as Python would."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -70,6 +70,13 @@ def test_misspelt_key_points_at_the_key_and_suggests(write_yaml: WriteYaml) -> N
     assert "unknown field 'sevice'; did you mean 'service'?" in p.message
 
 
+def test_a_key_with_a_line_break_is_reported_on_one_line(write_yaml: WriteYaml) -> None:
+    p = only_problem(write_yaml(VALID + '"two\\nlines": 1\n'))
+    assert p.field == "two\\nlines"
+    assert "unknown field 'two\\nlines'" in p.message and "\n" not in p.message
+    assert "\n" not in str(p)
+
+
 def test_unknown_key_without_close_match_lists_allowed(write_yaml: WriteYaml) -> None:
     p = only_problem(write_yaml(VALID + "zzz: 1\n"))
     assert p.field == "zzz" and p.line == 16
