@@ -1,6 +1,8 @@
-"""Fixed-rate probe scheduling on the monotonic clock: tick k of a probe is at start + k·every.
+"""Fixed-rate probe scheduling on the monotonic clock: tick k of a probe is at
+start + phase + k·every.
 
-Ticks never drift (each is computed from the start, not from the previous sleep); a probe whose
+Probes that share an interval get phases spread evenly across it, so a thousand 1 s probes
+send about one sample a millisecond instead of a thousand at once. Ticks never drift (each is computed from the start, not from the previous sleep); a probe whose
 samples are still in flight keeps its schedule with several samples in flight up to a cap; ticks
 that cannot be sent (cap reached, or the loop fell behind by more than one interval) are
 reported as missed, never silently dropped.
@@ -53,6 +55,7 @@ class _Slot:
     probe: Probe
     every: float
     cap: int
+    phase: float = 0.0  # offset of tick 0 from the schedule's start
     stats: ProbeStats = field(default_factory=ProbeStats)
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
     # samples finished out of order wait here so on_sample sees them in send order
@@ -106,17 +109,29 @@ class ProbeScheduler:
         """Schedule counters of one probe."""
         return self._slots[name].stats
 
+    def first_due(self, name: str) -> float:
+        """When tick 0 of one probe is due (start plus its phase); set by start()."""
+        if self.start_time is None:
+            raise RuntimeError("not started")
+        return self.start_time + self._slots[name].phase
+
     @property
     def probes(self) -> list[Probe]:
         return [s.probe for s in self._slots.values()]
 
     async def start(self, at: float | None = None) -> None:
-        """Start every probe's schedule; tick 0 is at `at` (default: now) on time.monotonic()."""
+        """Start every probe's schedule at `at` (default: now) on time.monotonic(), phases spread."""
         if self.start_time is not None:
             raise RuntimeError("already started")
         self.start_time = time.monotonic() if at is None else at
+        sharing: dict[float, list[_Slot]] = {}
         for slot in self._slots.values():
-            self._loops.append(asyncio.create_task(self._run(slot, self.start_time)))
+            sharing.setdefault(slot.every, []).append(slot)
+        for every, slots in sharing.items():
+            for i, slot in enumerate(slots):
+                slot.phase = every * i / len(slots)
+        for slot in self._slots.values():
+            self._loops.append(asyncio.create_task(self._run(slot, self.start_time + slot.phase)))
         self._watch = asyncio.create_task(self._watch_stop())
 
     async def _watch_stop(self) -> None:
