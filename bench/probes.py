@@ -4,13 +4,14 @@ Each repetition runs in a fresh interpreter pinned to core 0: gameday's `ProbeSc
 driving N real `HttpProbe`s against a local keep-alive server pinned to core 1
 (`bench.localserver`), so what is measured is the engine, not the server.
 
-Jitter is the scheduler's own `Sample.late`: `t - due`, where `due = start + k·every` is tick
-k of the fixed grid and `t` is `time.monotonic()` as the sample's task starts, just before the
-probe sends its request. A tick the scheduler could not send on time (a whole interval late,
-or too many samples of that probe in flight) is not sent at all but reported as missed: the
-missed count is the other half of the jitter figure.
+Jitter is the scheduler's own `Sample.late`: `t - due`, where `due = start + phase + k·every`
+is tick k of the fixed grid (probes sharing an interval have phases spread across it) and `t`
+is `time.monotonic()` as the sample's task starts, just before the probe sends its request.
+A tick the scheduler could not send on time (a whole interval late, or too many samples of
+that probe in flight) is not sent at all but reported as missed: the missed count is the
+other half of the jitter figure.
 
-Before the schedule starts, each probe takes one sample (building its httpx client and
+Before the schedule starts, each probe takes one sample (building its aiohttp session and
 connection), timed as "first samples". Then only ticks due inside the measurement window count
 (after a warm-up of max(1 s, 2 intervals)): asked = probes x ticks in the window; achieved =
 samples delivered for those ticks / window length.
@@ -47,7 +48,9 @@ class Size:
 
     probes: int
     every: float
-    kind: str = "http"  # http: the local server; refused: a closed port; null: no I/O
+    # http: the local server; httpx: the same with the previous probe client; refused: a
+    # closed port; null: no I/O
+    kind: str = "http"
     pushed: bool = False  # beyond the issue's sizes: how far the engine goes
 
     @property
@@ -63,6 +66,7 @@ class Size:
 # the issue's sizes: each asks 1,000 samples/s of real HTTP probes
 SIZES = (Size(10, 0.010), Size(100, 0.100), Size(1000, 1.0))
 EXTRA = (
+    Size(10, 0.010, "httpx"),  # the same load through httpx, gameday's client until now
     Size(100, 0.010, pushed=True),  # 10,000/s asked: what the engine reaches
     Size(1000, 1.0, "null"),  # the scheduler alone: probes that answer without I/O
     Size(100, 0.010, "null", pushed=True),
@@ -106,6 +110,29 @@ class NullProbe:
         pass
 
 
+class HttpxProbe:
+    """GET through one shared httpx.AsyncClient: the probe client before aiohttp, for the ratio."""
+
+    type = "httpx"
+
+    def __init__(self, name: str, every: float, url: str) -> None:
+        import httpx
+
+        self.name, self.every, self.timeout, self.url = name, every, 2.0, url
+        self._client = httpx.AsyncClient(timeout=self.timeout, trust_env=False)
+
+    async def sample(self) -> Any:
+        from gameday.runners.probes import Observation
+
+        start = time.monotonic()
+        resp = await self._client.get(self.url)
+        resp.headers.get("server-timing")
+        return Observation(resp.status_code == 200, latency=time.monotonic() - start)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
 def _core_times(cpu: int) -> tuple[int, int, int]:
     """(busy, total, steal) jiffies of one core, from /proc/stat."""
     for line in Path("/proc/stat").read_text(encoding="ascii").splitlines():
@@ -124,11 +151,16 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
 
     n, every, kind = int(spec["probes"]), float(spec["every"]), str(spec["kind"])
     warmup, duration = float(spec["warmup"]), float(spec["duration"])
-    port = int(spec["port"]) if kind == "http" else free_port()
+    port = int(spec["port"]) if kind in ("http", "httpx") else free_port()
     probes: list[Probe] = []
     for i in range(n):
         if kind == "null":
             probes.append(NullProbe(f"p{i:04d}", every))
+            continue
+        if kind == "httpx":
+            probes.append(
+                HttpxProbe(f"p{i:04d}", every, f"http://127.0.0.1:{port}/health?probe={i}")
+            )
             continue
         model = HttpModel.model_validate(
             {
@@ -168,7 +200,8 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     gc.callbacks.clear()
 
     def tick(due: float) -> int:
-        return round((due - start) / every)
+        # due = start + phase + k·every with the probe's phase in [0, every)
+        return math.floor((due - start) / every + 1e-6)
 
     window = [s for s in samples if k0 <= tick(s.t - s.late) < k1]
     late_missed = inflight_missed = 0
@@ -247,7 +280,7 @@ def _repetition(size: Size, warmup: float, duration: float) -> dict[str, Any]:
             cwd=REPO,
             capture_output=True,
             text=True,
-            # each probe's first sample builds an httpx client: ~35 ms, far more when loaded
+            # each probe's first sample builds its HTTP client and connection; slow when loaded
             timeout=warmup + duration + 120 + 0.5 * size.probes,
         )
     if proc.returncode != 0:
@@ -338,7 +371,7 @@ def run(ctx: Context) -> list[Result]:
         "interval late is not sent but counted in 'missed' (not in the jitter figures)",
         "CPU = scheduler process CPU / wall time (100% = core 0 saturated); first samples = "
         "each probe's first sample, one after another, before the schedule starts (each "
-        "builds its httpx client); core 0 used by others = noise from other processes",
+        "builds its HTTP client); core 0 used by others = noise from other processes",
         "null: a probe answering without I/O (the scheduler's own cost); refused: HTTP probes "
         "to a closed port (every sample fails, as during an outage)",
         f"target (issue #8): >= {TARGET_RATE:,.0f} samples/s with p99 jitter < "

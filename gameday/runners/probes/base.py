@@ -63,7 +63,7 @@ def describe_error(exc: BaseException) -> str:
     """A short, stable description of a network or driver failure."""
     seen: set[int] = set()
     cur: BaseException | None = exc
-    # walk the cause chain: httpx and psycopg wrap the OSError that says what happened
+    # walk the cause chain: aiohttp, httpx and psycopg wrap the OSError that says what happened
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
         if isinstance(cur, ConnectionRefusedError) or (
@@ -83,7 +83,11 @@ def describe_error(exc: BaseException) -> str:
     low = text.lower()
     if "connection refused" in low or "connect call failed" in low:
         return "connect refused"
-    if "connection reset" in low or "server closed the connection" in low:
+    if (
+        "connection reset" in low
+        or "server closed the connection" in low
+        or "server disconnected" in low
+    ):
         return "connection reset"
     first = text.splitlines()[0] if text else ""
     return short(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)

@@ -9,8 +9,8 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
+import aiohttp
 import certifi
-import httpx
 
 from ...scenarios.model import HttpProbe as HttpProbeModel
 from ...scenarios.units import format_duration
@@ -86,12 +86,16 @@ def parse_server_timing(header: str | None) -> ServerTiming:
 
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
-    """The certificate checks httpx makes by default (certifi's CA bundle), built once."""
+    """Certificate checks against certifi's CA bundle, built once per process (~35 ms)."""
     return ssl.create_default_context(cafile=certifi.where())
 
 
 class HttpProbe:
-    """One shared AsyncClient; dropped and rebuilt after any transport failure."""
+    """One shared aiohttp session; dropped and rebuilt after any transport failure.
+
+    aiohttp rather than httpx: its C parser makes a sample cost about a third of the CPU
+    (bench/probes.py), which is what bounds samples per second on one core.
+    """
 
     type = "http"
 
@@ -100,26 +104,24 @@ class HttpProbe:
         self.name = model.name
         self.every = model.every
         self.timeout = model.timeout
-        self._client: httpx.AsyncClient | None = None
-        self._users: dict[int, int] = {}  # in-flight requests per client, to close retired ones
+        self._client: aiohttp.ClientSession | None = None
+        self._users: dict[int, int] = {}  # in-flight requests per session, to close retired ones
         self._retired: set[int] = set()
-        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._clients: dict[int, aiohttp.ClientSession] = {}
         self._closed = False
 
-    def _new_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            # built once per process: httpx would load the CA bundle for every new client
-            # (~35 ms of blocked event loop), and a client is rebuilt after every failure
-            verify=_tls_context(),
-            timeout=httpx.Timeout(self.timeout),
-            # keep-alive keeps a healthy probe cheap; a failure retires the whole pool so a
-            # stale pooled connection can never hide (or outlive) a network cut
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=4),
-            follow_redirects=False,
+    def _new_client(self) -> aiohttp.ClientSession:
+        # keep-alive keeps a healthy probe cheap; a failure retires the whole pool so a
+        # stale pooled connection can never hide (or outlive) a network cut
+        connector = aiohttp.TCPConnector(ssl=_tls_context(), limit=0, keepalive_timeout=15.0)
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
             trust_env=False,
+            auto_decompress=True,
         )
 
-    def _acquire(self) -> httpx.AsyncClient:
+    def _acquire(self) -> aiohttp.ClientSession:
         if self._client is None:
             self._client = self._new_client()
             self._clients[id(self._client)] = self._client
@@ -127,19 +129,19 @@ class HttpProbe:
         self._users[key] = self._users.get(key, 0) + 1
         return self._client
 
-    async def _release(self, client: httpx.AsyncClient, failed: bool) -> None:
+    async def _release(self, client: aiohttp.ClientSession, failed: bool) -> None:
         key = id(client)
         self._users[key] -= 1
         if failed and client is self._client:
             self._client = None
             self._retired.add(key)
-        # a retired client is closed once its last in-flight request is done
+        # a retired session is closed once its last in-flight request is done
         if key in self._retired and self._users[key] == 0:
             self._retired.discard(key)
             self._users.pop(key, None)
             self._clients.pop(key, None)
             with contextlib.suppress(Exception):
-                await client.aclose()
+                await client.close()
 
     async def sample(self) -> Observation:
         """Send the request once and judge status, body and latency."""
@@ -150,18 +152,20 @@ class HttpProbe:
         failed = True
         start = time.monotonic()
         try:
-            async with asyncio.timeout(self.timeout):
-                resp = await client.request(
+            async with (
+                asyncio.timeout(self.timeout),
+                client.request(
                     m.method,
                     m.url,
                     headers=m.headers,
-                    content=m.body.encode() if m.body is not None else None,
-                )
+                    data=m.body.encode() if m.body is not None else None,
+                    allow_redirects=False,
+                ) as resp,
+            ):
+                body = await resp.read()
             latency = time.monotonic() - start
             failed = False
         except TimeoutError:
-            return Observation(False, detail=timeout_detail(self.timeout))
-        except httpx.TimeoutException:
             return Observation(False, detail=timeout_detail(self.timeout))
         except Exception as exc:
             return Observation(False, detail=describe_error(exc))
@@ -170,9 +174,9 @@ class HttpProbe:
         timing = parse_server_timing(resp.headers.get("server-timing"))
         served_by = resp.headers.get("x-served-by")
         ok, detail = True, ""
-        if resp.status_code not in m.expect_status:
-            ok, detail = False, f"status {resp.status_code}"
-        elif m.body_contains is not None and m.body_contains not in resp.text:
+        if resp.status not in m.expect_status:
+            ok, detail = False, f"status {resp.status}"
+        elif m.body_contains is not None and m.body_contains not in _text(body, resp.charset):
             ok, detail = False, short(f"body lacks {m.body_contains!r}")
         elif m.max_latency is not None and latency > m.max_latency:
             ok = False
@@ -182,7 +186,7 @@ class HttpProbe:
         return Observation(
             ok,
             latency=latency,
-            value=resp.status_code,
+            value=resp.status,
             detail=detail,
             hops=timing.durations or None,
             served_by=served_by,
@@ -190,11 +194,19 @@ class HttpProbe:
         )
 
     async def close(self) -> None:
-        """Close every client, including retired ones still referenced."""
+        """Close every session, including retired ones still referenced."""
         self._closed = True
         clients = list(self._clients.values())
         self._clients.clear()
         self._client = None
         for client in clients:
             with contextlib.suppress(Exception):
-                await client.aclose()
+                await client.close()
+
+
+def _text(body: bytes, charset: str | None) -> str:
+    """The body as text: its declared charset, else UTF-8; undecodable bytes never raise."""
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", errors="replace")
