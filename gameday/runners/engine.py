@@ -30,7 +30,7 @@ from ..targets.base import FaultPlan, Target, TargetError
 from .budget import budget_warnings
 from .console import DrillView
 from .manual import AckInbox, ManualSteps
-from .scheduler import MissedTicks
+from .scheduler import MissedTicks, freeze_heap
 from .timeline import (
     ALERT,
     FAULT_FAILED,
@@ -488,6 +488,7 @@ class Drill:
 
     async def _baseline(self) -> None:
         self._phase("baseline")
+        freeze_heap()
         await self._scheduler.start()
         if self._traffic is not None:
             await self._blocking(self._traffic.start)
