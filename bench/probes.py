@@ -368,13 +368,14 @@ def run(ctx: Context) -> list[Result]:
         f"{duration:g} s window after a warm-up of max(1 s, 2 intervals); max = median of "
         "the runs' maxima",
         "jitter = Sample.late = when the sample's task started (just before the request) - "
-        "its due time start + k·every on the scheduler's fixed grid; a tick more than an "
+        "its due time start + phase + k·every on the scheduler's fixed grid; a tick more than an "
         "interval late is not sent but counted in 'missed' (not in the jitter figures)",
         "CPU = scheduler process CPU / wall time (100% = core 0 saturated); first samples = "
         "each probe's first sample, one after another, before the schedule starts (each "
         "builds its HTTP client); core 0 used by others = noise from other processes",
         "null: a probe answering without I/O (the scheduler's own cost); refused: HTTP probes "
-        "to a closed port (every sample fails, as during an outage)",
+        "to a closed port (every sample fails, as during an outage); httpx: the same GET "
+        "through httpx, the probes' client before aiohttp, for the ratio in this run",
         f"target (issue #8): >= {TARGET_RATE:,.0f} samples/s with p99 jitter < "
         f"{TARGET_P99 * 1000:.0f} ms, for the issue's three sizes",
     ]
