@@ -6,7 +6,9 @@ Every run is bounded (max_duration_s and max_requests) and stopped in a finally 
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -172,8 +174,15 @@ def test_promotion_surge_adds_coupon_hunters_not_payers(fake_api: FakeApi, tmp_p
         surge = {path: fake_api.total(path) - n for path, n in before.items()}
     finally:
         run.stop()
-    # the two customers pay at their usual pace; the six newcomers only hunt coupons
-    assert baseline["/pay"] > 3 * baseline["/coupons"], baseline
+    # Locust's dispatcher: the two baseline users are customers, the six newcomers hunters
+    spawned = re.findall(
+        r"All users spawned: (\{.*?\})", (tmp_path / "run" / "locust-local.log").read_text()
+    )
+    assert [json.loads(s) for s in spawned[:2]] == [
+        {"CouponHunter": 0, "Customer": 2},
+        {"CouponHunter": 6, "Customer": 2},
+    ]
+    # and what the server saw: payments keep their pace, coupons take the surge
     assert surge["/pay"] < 2 * baseline["/pay"], (baseline, surge)
     assert surge["/coupons"] > 2 * surge["/pay"], surge
 
