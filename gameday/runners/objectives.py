@@ -374,38 +374,31 @@ def p99_after_recovery(timeline: Timeline, ms: DrillMilestones, bound: float) ->
     ]
     if not windows:
         return _fail("p99_latency", text, "s", "no traffic data after recovery")
-    span = {"from": start, "to": end, "windows": len(windows)}
+    detail: dict[str, Any] = {"from": start, "to": end, "windows": len(windows)}
     if all(w.hist for w in windows):
         hist = merge_histograms(w.hist for w in windows)
         slowest = max(w.max_ms or 0.0 for w in windows)
-        value = (histogram_percentile(hist, 99.0, slowest) or 0.0) / 1000.0
-        return _at_most(
-            "p99_latency",
-            value,
-            value * HIST_MAX_RELATIVE_ERROR,
-            bound,
-            "s",
-            "p99 after recovery",
-            method="nearest-rank p99 of every request in the 1 s windows wholly after "
-            "recovery (their latency histograms pooled)",
-            requests=sum(hist.values()),
-            **span,
+        value_ms = histogram_percentile(hist, 99.0, slowest) or 0.0
+        what = "p99 after recovery"
+        detail["method"] = (
+            "nearest-rank p99 of every request in the 1 s windows wholly after recovery "
+            "(their latency histograms pooled)"
         )
-    # windows without histograms (reports written before windows carried them): the worst p99
-    # is an upper bound of the pooled p99
-    worst = max(windows, key=lambda w: (w.p99_ms or 0.0, -w.t_mono))
-    value = (worst.p99_ms or 0.0) / 1000.0
+        detail["requests"] = sum(hist.values())
+    else:
+        # windows without histograms (reports written before windows carried them): the
+        # worst window's p99 is an upper bound of the pooled p99
+        worst = max(windows, key=lambda w: (w.p99_ms or 0.0, -w.t_mono))
+        value_ms = worst.p99_ms or 0.0
+        what = "worst per-second p99 after recovery"
+        detail["method"] = (
+            "max over 1 s windows wholly after recovery of the aggregate p99 "
+            "(conservative: at least the p99 of the whole period)"
+        )
+        detail["worst_window_end"] = worst.t_mono
+    value = value_ms / 1000.0
     return _at_most(
-        "p99_latency",
-        value,
-        value * HIST_MAX_RELATIVE_ERROR,
-        bound,
-        "s",
-        "worst per-second p99 after recovery",
-        method="max over 1 s windows wholly after recovery of the aggregate p99 "
-        "(conservative: at least the p99 of the whole period)",
-        worst_window_end=worst.t_mono,
-        **span,
+        "p99_latency", value, value * HIST_MAX_RELATIVE_ERROR, bound, "s", what, **detail
     )
 
 

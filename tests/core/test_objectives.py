@@ -196,28 +196,28 @@ def latencies(ms: list[float]) -> dict[str, Any]:
     }
 
 
-def test_p99_after_recovery_pools_every_request() -> None:
+def after_recovery_with_one_slow_second(slow: int) -> Timeline:
+    """60 windows of 100 requests at 40 ms after recovery; in one, `slow` of them take 900 ms."""
     tl = outage(fail_until=T0 + 20, revert=T0 + 30)
-    # 60 windows of 100 requests at 40 ms after recovery; one of them has 5 requests of 900 ms:
-    # its own p99 is 900 ms, but they are 5 of 6,000 requests
     traffic(
         tl,
         T0 + 20,
         T0 + 80,
-        lambda t: latencies([40.0] * 95 + [900.0] * 5 if t == T0 + 50 else [40.0] * 100),
+        lambda t: latencies(
+            [40.0] * (100 - slow) + [900.0] * slow if t == T0 + 50 else [40.0] * 100
+        ),
     )
-    ms = derive_milestones(tl, 5)
-    r = p99_after_recovery(tl, ms, 0.2)
+    return tl
+
+
+def test_p99_after_recovery_pools_every_request() -> None:
+    # that second's own p99 is 900 ms, but its 5 slow requests are 5 of 6,000
+    tl = after_recovery_with_one_slow_second(5)
+    r = p99_after_recovery(tl, derive_milestones(tl, 5), 0.2)
     assert r.passed and r.measured == pytest.approx(0.040, rel=HIST_MAX_RELATIVE_ERROR)
     assert r.detail["requests"] == 6000 and "pooled" in r.detail["method"]
     # 61 slow requests of 6,000 are more than 1 %: the p99 is theirs
-    tl = outage(fail_until=T0 + 20, revert=T0 + 30)
-    traffic(
-        tl,
-        T0 + 20,
-        T0 + 80,
-        lambda t: latencies([40.0] * 39 + [900.0] * 61 if t == T0 + 50 else [40.0] * 100),
-    )
+    tl = after_recovery_with_one_slow_second(61)
     r = p99_after_recovery(tl, derive_milestones(tl, 5), 0.2)
     assert not r.passed and r.measured == pytest.approx(0.9, rel=HIST_MAX_RELATIVE_ERROR)
 
