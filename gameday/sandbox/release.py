@@ -32,17 +32,20 @@ class CanaryThresholds:
 def analyse(canary: WindowStats, stable: WindowStats, th: CanaryThresholds) -> list[str]:
     """Reasons the canary breaches its thresholds (empty: healthy or too little data).
 
-    Errors are judged against the stable version's own error rate, so a fault
-    affecting everyone is not blamed on the canary.
+    Errors and latency are judged against the stable version's own, so a fault or a
+    slowdown affecting everyone is not blamed on the canary: its p99 must pass the
+    threshold and be twice the stable's.
     """
     if canary.requests < th.min_requests:
         return []
     reasons: list[str] = []
-    baseline = stable.error_rate if stable.requests >= th.min_requests else 0.0
+    comparable = stable.requests >= th.min_requests
+    baseline = stable.error_rate if comparable else 0.0
     if canary.error_rate > baseline + th.max_error_rate:
         reasons.append(f"error rate {canary.error_rate:.1%} > {baseline + th.max_error_rate:.1%}")
-    if canary.p99_ms > th.max_p99_ms:
-        reasons.append(f"p99 {canary.p99_ms:.0f} ms > {th.max_p99_ms:.0f} ms")
+    p99_limit = max(th.max_p99_ms, 2 * stable.p99_ms if comparable else 0.0)
+    if canary.p99_ms > p99_limit:
+        reasons.append(f"p99 {canary.p99_ms:.0f} ms > {p99_limit:.0f} ms")
     return reasons
 
 

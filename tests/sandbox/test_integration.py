@@ -138,7 +138,8 @@ def _traffic(url: str, stop: threading.Event, out: Counter[str], limit_s: float)
             out[r.headers.get("x-served-by", "?")] += 1
 
 
-def test_faulty_canary_is_rolled_back(sandbox: SandboxState) -> None:
+@pytest.mark.parametrize(("version", "why"), [("v2-faulty", "error rate"), ("v2-slow", "p99")])
+def test_bad_canary_is_rolled_back(sandbox: SandboxState, version: str, why: str) -> None:
     stop = threading.Event()
     served: Counter[str] = Counter()
     threads = [
@@ -149,23 +150,24 @@ def test_faulty_canary_is_rolled_back(sandbox: SandboxState) -> None:
         t.start()
     try:
         with SandboxClient(sandbox) as admin:
-            admin.start_rollout("v2-faulty", steps=[5, 20, 50, 100], interval_s=2.0)
+            admin.start_rollout(version, steps=[5, 20, 50, 100], interval_s=2.0)
             assert wait_for(
                 lambda: admin.rollout_status()["rollout"]["status"] != "running", 35, 0.25
             )
             rollout = admin.rollout_status()["rollout"]
             assert rollout["status"] == "rolled_back", rollout
+            assert any(why in reason for reason in rollout["reasons"]), rollout
             assert rollout["step"] < 100
             assert admin.gateway_status()["weights"]["canary"] == 0
     finally:
         stop.set()
         for t in threads:
             t.join(10)
-    assert served["api-canary/v2-faulty"] > 0
+    assert served[f"api-canary/{version}"] > 0
     events = read_events(Path(sandbox.state_dir))
     steps = [e["weight"] for e in events if e["event"] == "rollout_step"]
     assert steps and steps[0] == 5 and 100 not in steps
-    assert any(e["event"] == "rolled_back" and e["version"] == "v2-faulty" for e in events)
+    assert any(e["event"] == "rolled_back" and e["version"] == version for e in events)
     assert any(e["event"] == "weights_changed" for e in events)
 
 

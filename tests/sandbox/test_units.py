@@ -179,7 +179,11 @@ def test_canary_analysis() -> None:
     assert analyse(_w(20, 0), _w(100, 0), th) == []
     assert analyse(_w(20, 6), _w(100, 0), th)[0].startswith("error rate")
     assert analyse(_w(20, 6), _w(100, 30), th) == []  # everyone fails: not the canary's fault
-    assert analyse(_w(20, 0, p99=320), _w(100, 0), th)[0].startswith("p99")
+    assert analyse(_w(20, 0, p99=320), _w(100, 0), th) == ["p99 320 ms > 250 ms"]
+    # everyone is slow (a loaded machine): not the canary's fault either
+    assert analyse(_w(20, 0, p99=320), _w(100, 0, p99=200), th) == []
+    assert analyse(_w(20, 0, p99=520), _w(100, 0, p99=200), th) == ["p99 520 ms > 400 ms"]
+    assert analyse(_w(20, 0, p99=320), _w(3, 0, p99=200), th) != []  # too few stable requests
 
 
 def test_select_links() -> None:
