@@ -242,7 +242,7 @@ def drill_timeline(seconds: int) -> Any:
         Sample,
         Timeline,
     )
-    from gameday.traffic.stats import TrafficWindow
+    from gameday.traffic.stats import NameStats, Outcome, TrafficWindow
 
     inject = min(INJECT_AT, seconds / 2)
     down = (T0 + inject, T0 + inject + min(OUTAGE_S, seconds / 10))
@@ -252,6 +252,11 @@ def drill_timeline(seconds: int) -> Any:
         site: {"gateway": 0.0121, "upstream": 0.0104, "api": 0.0061, "db": 0.0023} for site in "ab"
     }
     desc = {"a": {"db": "db-primary"}, "b": {"db": "db-standby"}}
+    # each aggregate window carries its latency histogram, as a real drill's does
+    second = NameStats()
+    for i in range(100):
+        second.add(Outcome.OK, 3.0 + (i * 37 % 100) * 0.28, None)
+    hist = dict(second.hist)
     for name in HTTP_PROBES:
         tl.add_probe(ProbeInfo(name, "http", 1.0, "steady"))
     for name in SQL_PROBES:
@@ -298,6 +303,7 @@ def drill_timeline(seconds: int) -> Any:
                 max_ms=31.0,
                 served_by=served,
                 users=10,
+                hist=hist,
             )
         )
     tl.add_event(T0 + 0.01, PHASE, "preflight")
