@@ -44,7 +44,7 @@ from ..runners.timeline import (
     Timeline,
 )
 from ..scenarios.model import AnyFault, Fault, Objectives, Scenario
-from ..traffic.stats import TrafficWindow
+from ..traffic.stats import TrafficWindow, hist_from_json, hist_to_json
 
 SCHEMA_VERSION = "gameday.report/v1"
 _FAULTS: TypeAdapter[AnyFault] = TypeAdapter(Fault)
@@ -381,12 +381,12 @@ _WINDOW_FIELDS = (
 def _window_json(w: TrafficWindow) -> dict[str, Any]:
     out = {k: getattr(w, k) for k in _WINDOW_FIELDS}
     if w.hist:
-        out["hist"] = {str(b): n for b, n in w.hist.items()}
+        out["hist"] = hist_to_json(w.hist)
     return out
 
 
 def _window_from(d: Mapping[str, Any]) -> TrafficWindow:
-    hist = {int(b): int(n) for b, n in dict(d.get("hist") or {}).items()}
+    hist = hist_from_json(dict(d.get("hist") or {}))
     return TrafficWindow(**{k: d[k] for k in _WINDOW_FIELDS if k in d}, hist=hist)
 
 

@@ -2,10 +2,11 @@
 start + phase + k·every.
 
 Probes that share an interval get phases spread evenly across it, so a thousand 1 s probes
-send about one sample a millisecond instead of a thousand at once. Ticks never drift (each is computed from the start, not from the previous sleep); a probe whose
-samples are still in flight keeps its schedule with several samples in flight up to a cap; ticks
-that cannot be sent (cap reached, or the loop fell behind by more than one interval) are
-reported as missed, never silently dropped.
+send about one sample a millisecond instead of a thousand at once. Ticks never drift (each is
+computed from the start, not from the previous sleep); a probe whose samples are still in
+flight keeps its schedule with several samples in flight up to a cap; ticks that cannot be
+sent (cap reached, or the loop fell behind by more than one interval) are reported as missed,
+never silently dropped.
 """
 
 from __future__ import annotations

@@ -93,6 +93,16 @@ def merge_histograms(hists: Iterable[Mapping[int, int]]) -> dict[int, int]:
     return merged
 
 
+def hist_to_json(hist: Mapping[int, int]) -> dict[str, int]:
+    """A histogram as a JSON object (string keys), buckets in order."""
+    return {str(b): n for b, n in sorted(hist.items())}
+
+
+def hist_from_json(data: Mapping[Any, Any]) -> dict[int, int]:
+    """Inverse of `hist_to_json`."""
+    return {int(b): int(n) for b, n in data.items()}
+
+
 def histogram_percentile(hist: Mapping[int, int], q: float, max_ms: float) -> float | None:
     """Nearest-rank percentile from a bucket histogram, clamped to the exact maximum."""
     total = sum(hist.values())
@@ -138,8 +148,7 @@ class NameStats:
         """Add another accumulator's counts into this one."""
         for key, n in other.counts.items():
             self.counts[key] = self.counts.get(key, 0) + n
-        for b, n in other.hist.items():
-            self.hist[b] = self.hist.get(b, 0) + n
+        self.hist = merge_histograms((self.hist, other.hist))
         self.max_ms = max(self.max_ms, other.max_ms)
         for key, n in other.served_by.items():
             self.served_by[key] = self.served_by.get(key, 0) + n
@@ -148,7 +157,7 @@ class NameStats:
         """Plain dict for Locust's master/worker messages (msgpack: string keys only)."""
         return {
             "counts": dict(self.counts),
-            "hist": {str(b): n for b, n in self.hist.items()},
+            "hist": hist_to_json(self.hist),
             "max_ms": self.max_ms,
             "served_by": dict(self.served_by),
         }
@@ -159,7 +168,7 @@ class NameStats:
         stats = cls()
         for key, n in dict(data.get("counts", {})).items():
             stats.counts[str(key)] = int(n)
-        stats.hist = {int(b): int(n) for b, n in dict(data.get("hist", {})).items()}
+        stats.hist = hist_from_json(dict(data.get("hist", {})))
         stats.max_ms = float(data.get("max_ms", 0.0))
         stats.served_by = {str(k): int(n) for k, n in dict(data.get("served_by", {})).items()}
         return stats
@@ -187,7 +196,7 @@ def window_record(
         record["late"] = late
     if name == AGGREGATE_NAME and stats.hist:
         # the aggregate carries its histogram: percentiles over many windows pool exactly
-        record["hist"] = {str(b): n for b, n in sorted(stats.hist.items())}
+        record["hist"] = hist_to_json(stats.hist)
     return record
 
 
@@ -417,7 +426,7 @@ def parse_line(line: str) -> TrafficWindow | TrafficEvent:
             served_by={str(k): int(v) for k, v in served.items()},
             users=int(data.get("users", 0)),
             late=int(data.get("late", 0)),
-            hist={int(b): int(n) for b, n in hist.items()},
+            hist=hist_from_json(hist),
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, StatsLineError):
