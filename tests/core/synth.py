@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gameday.runners.timeline import (
+from gameday.analysis.timeline import (
     FAULT_INJECTED,
     FAULT_REVERTED,
     PHASE,

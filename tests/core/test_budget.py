@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gameday.runners.budget import TargetTimings, budget_warnings
+from gameday.analysis.budget import TargetTimings, budget_warnings
 from gameday.scenarios.loader import load_scenario
 from tests.conftest import LIBRARY
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gameday.runners.milestones import (
+from gameday.analysis.milestones import (
     DETECTED,
     FAILOVER_COMPLETED,
     IMPACT_STARTED,
@@ -21,7 +21,7 @@ from gameday.runners.milestones import (
     recovered,
     steady_since,
 )
-from gameday.runners.timeline import ALERT, MANUAL, Sample
+from gameday.analysis.timeline import ALERT, MANUAL, Sample
 
 from .synth import T0, fault, probe, timeline, traffic, window
 

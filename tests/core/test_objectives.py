@@ -6,22 +6,22 @@ from typing import Any
 
 import pytest
 
-from gameday.runners.milestones import derive_milestones
-from gameday.runners.objectives import (
+from gameday.analysis.milestones import derive_milestones
+from gameday.analysis.objectives import (
     availability,
     blast_radius,
     breakers_close_within,
     data_loss,
     deviations,
     evaluate_objectives,
-    exit_code,
     hop_latency,
     overall_verdict,
     p99_after_recovery,
     protected_success,
     rollback_time,
 )
-from gameday.runners.timeline import ALERT, LEDGER, ProbeInfo, Timeline
+from gameday.analysis.timeline import ALERT, LEDGER, ProbeInfo, Timeline
+from gameday.analysis.verdict import Verdict
 from gameday.scenarios.model import GrayReleaseFault, LoadSurgeFault, Objectives
 from gameday.traffic.stats import (
     HIST_MAX_RELATIVE_ERROR,
@@ -384,7 +384,7 @@ def test_verdicts_and_exit_codes() -> None:
     assert overall_verdict([ok, bad], False, None) == "failed"
     assert overall_verdict([ok], True, None) == "aborted"
     assert overall_verdict([ok], True, "target unreachable") == "error"
-    assert [exit_code(v) for v in ("passed", "failed", "aborted", "error")] == [0, 1, 3, 4]
+    assert [Verdict(v).exit_code for v in ("passed", "failed", "aborted", "error")] == [0, 1, 3, 4]
     assert deviations([ok, bad], "availability below 50% for 30s") == [
         f"recovery_time (≤ 1s): {bad.reason}",
         "aborted: availability below 50% for 30s",

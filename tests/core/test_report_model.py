@@ -8,6 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from gameday.analysis.timeline import ALERT, FAULT_FAILED, GUARDRAIL, LEDGER, MANUAL, Timeline
 from gameday.reports.model import (
     SCHEMA_VERSION,
     Report,
@@ -19,7 +20,6 @@ from gameday.reports.model import (
     report_json_schema,
     timeline_from_report,
 )
-from gameday.runners.timeline import ALERT, FAULT_FAILED, GUARDRAIL, LEDGER, MANUAL, Timeline
 from gameday.scenarios.model import Scenario
 
 from .synth import T0, fault, phases, probe, timeline, traffic

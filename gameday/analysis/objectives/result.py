@@ -1,0 +1,75 @@
+"""One judged objective: `ObjectiveResult`, its wording, and the two ways to build one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ...scenarios.units import format_duration, format_percent
+
+Unit = Literal["s", "ratio", "count"]
+EPS = 1e-9  # float slack when comparing a measurement with its bound
+
+
+@dataclass(frozen=True)
+class ObjectiveResult:
+    """One objective judged: the measured value, its error bound, and why it passed or failed."""
+
+    name: str
+    bound_text: str
+    measured: float | None
+    error: float | None
+    unit: Unit
+    passed: bool
+    reason: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def measured_text(self) -> str:
+        """The measured value with its error bound, e.g. `41.2s (±250ms)`; `n/a` without data."""
+        if self.measured is None:
+            return "n/a"
+        if self.unit == "ratio":
+            # two decimals: more digits than the error bound supports would be false precision
+            text = f"{self.measured * 100:.2f}%"
+            return text + (f" (±{self.error * 100:.2f}%)" if self.error else "")
+        text = format_value(self.measured, self.unit)
+        if self.error:
+            text += f" (±{format_value(self.error, self.unit)})"
+        return text
+
+
+def format_value(value: float, unit: Unit) -> str:
+    """A value in its unit: `41.2s`, `99.5%`, `3`."""
+    if unit == "s":
+        # keep sub-millisecond bounds visible instead of rounding them to "0s"
+        return format_duration(round(value, 3) if value >= 0.001 else round(value, 6))
+    if unit == "ratio":
+        return format_percent(value)
+    return f"{value:g}"
+
+
+def unmeasured(
+    name: str, bound_text: str, unit: Unit, reason: str, **detail: Any
+) -> ObjectiveResult:
+    """A failure without a measurement: missing or inconclusive data never passes."""
+    return ObjectiveResult(name, bound_text, None, None, unit, False, reason, detail)
+
+
+def at_most(
+    name: str,
+    measured: float,
+    error: float | None,
+    bound: float,
+    unit: Unit,
+    what: str,
+    **detail: Any,
+) -> ObjectiveResult:
+    """`measured` judged against an upper `bound`, worded as `{what} 41.2s, within ...`."""
+    ok = measured <= bound + EPS
+    text = f"≤ {format_value(bound, unit)}"
+    verb = "within" if ok else "over"
+    reason = (
+        f"{what} {format_value(measured, unit)}, {verb} the objective {format_value(bound, unit)}"
+    )
+    return ObjectiveResult(name, text, measured, error, unit, ok, reason, detail)
