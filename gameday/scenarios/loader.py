@@ -17,10 +17,11 @@ from typing import Any, Union
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from .model import Scenario, Suite
+from .model import FAULT_ACTIONS, Scenario, Suite
 from .problems import Problem, ScenarioError, field_path
 from .references import find_problems
 from .source import DataPath, SourceDocument, load_source
+from .target_types import LOCAL_FAULTS, target_kind
 
 Document = Scenario | Suite
 _KINDS: dict[str, type[BaseModel]] = {"Scenario": Scenario, "Suite": Suite}
@@ -97,10 +98,35 @@ def validate_source(source: SourceDocument) -> Document:
         for ref in find_problems(data, target["type"], user_vars):
             line, col = source.locate(ref.path)
             problems.append(Problem(source.file, line, col, field_path(ref.path), ref.message))
+        problems.extend(_unsupported_faults(source, target["type"]))
     if problems:
         raise ScenarioError(list(dict.fromkeys(problems)))
     assert isinstance(document, Scenario | Suite)
     return document
+
+
+def _unsupported_faults(source: SourceDocument, target_type: str) -> list[Problem]:
+    """A fault action the target's driver does not perform, named before anything runs."""
+    kind = target_kind(target_type)
+    faults = source.data.get("faults")
+    if kind is None or not isinstance(faults, list):
+        return []
+    problems = []
+    for i, fault in enumerate(faults):
+        action = fault.get("action") if isinstance(fault, dict) else None
+        if isinstance(action, str) and action in FAULT_ACTIONS and not kind.supports(action):
+            line, col = source.locate(("faults", i, "action"))
+            performs = ", ".join(sorted(kind.faults | LOCAL_FAULTS))
+            problems.append(
+                Problem(
+                    source.file,
+                    line,
+                    col,
+                    f"faults[{i}].action",
+                    f"the {target_type} target cannot apply {action!r}; it performs: {performs}",
+                )
+            )
+    return problems
 
 
 # --------------------------------------------------------------------------- error translation

@@ -13,33 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .target_types import target_kind
+
 VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 SECRET = re.compile(r"\$\{([^{}]*)\}")
 _VARIABLE_NAME = re.compile(r"^(target|vars|drill)\.([A-Za-z_][A-Za-z0-9_]*)$")
 _SECRET_REF = re.compile(r"^(env|file):(.+)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-# What each kind of target can fill in; the drivers provide exactly these.
-TARGET_VARIABLES: dict[str, frozenset[str]] = {
-    "sandbox": frozenset(
-        {"url", "db_dsn", "db_primary_dsn", "db_standby_dsn", "metrics_url", "state_dir"}
-    ),
-    # docker: databases (service db-primary / db-standby) and controllers by published port
-    "docker": frozenset(
-        {
-            "url",
-            "db_dsn",
-            "db_primary_dsn",
-            "db_standby_dsn",
-            "metrics_url",
-            "project",
-            "alerting_url",
-            "release_url",
-            "failover_url",
-        }
-    ),
-    "kubernetes": frozenset({"url", "namespace"}),
-}
 DRILL_VARIABLES = frozenset({"run_id", "name", "report_dir"})
 # Inline credentials in a connection string belong in ${env:...} or ${file:...}.
 _INLINE_PASSWORD = re.compile(r"(password\s*=\s*[^\s$'\"]+|://[^/:@\s]+:[^@/\s$]+@)", re.IGNORECASE)
@@ -67,7 +48,8 @@ def _strings(
 def find_problems(data: Any, target_type: str, user_vars: set[str]) -> list[ReferenceProblem]:
     """Check every `{{ }}` and `${ }` in the raw scenario data; nothing is read or resolved."""
     problems: list[ReferenceProblem] = []
-    target_names = TARGET_VARIABLES.get(target_type, frozenset())
+    kind = target_kind(target_type)
+    target_names = kind.variables if kind is not None else frozenset()
     for path, text in _strings(data):
         if text.count("{{") != text.count("}}"):
             problems.append(ReferenceProblem(path, f"unbalanced '{{{{' / '}}}}' in {text!r}"))
