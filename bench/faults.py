@@ -231,8 +231,8 @@ def docker_staging() -> Iterator[Target | None]:
     except Exception:
         yield None
         return
-    from gameday.targets.docker_image import build_image
-    from gameday.targets.docker_stack import RUN_LABEL, create_stack, remove_stack
+    from gameday.sandbox.container.image import build_image
+    from gameday.sandbox.container.stack import RUN_LABEL, create_stack, remove_stack
 
     run_id = f"bench-{secrets.token_hex(4)}"
     image = f"gameday-staging:{run_id}"

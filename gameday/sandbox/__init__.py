@@ -8,7 +8,11 @@ every link passes through.
 Public API:
 
 - :func:`gameday.sandbox.manage.up`, ``status``, ``down``, ``start_component``,
-  ``stop_component``, ``kill_component``, ``component_pid``
+  ``stop_component``, ``kill_component``, ``component_pid`` (they live in ``startup``,
+  ``status``, ``control`` and ``teardown``)
+- :mod:`gameday.sandbox.topology` — the components, sites, groups, links and database
+  names, one description for both variants
+- :mod:`gameday.sandbox.container` — the same sandbox in Docker containers (tests, benches)
 - :class:`gameday.sandbox.client.SandboxClient` — admin calls (links, gateway,
   failover, rollouts, alert receiver, API versions)
 - :class:`gameday.sandbox.settings.SandboxSettings`,

@@ -20,8 +20,9 @@ from gameday.sandbox.events import EventLog
 from gameday.sandbox.httpd import Request, Response, error, json_response, serve
 from gameday.sandbox.ratelimit import Priority, PriorityLimiter
 from gameday.sandbox.runtime import periodic, run_component
-from gameday.sandbox.state import DATABASES, WRITER_FILE, SandboxState, read_writer
+from gameday.sandbox.state import WRITER_FILE, SandboxState, current_writer
 from gameday.sandbox.timing import format_server_timing
+from gameday.sandbox.topology import DATABASES, INITIAL_WRITER, LEDGER_TABLE
 
 VERSIONS = ("v1", "v2", "v2-faulty", "v2-slow")
 ROUTE_PRIORITY = {"/pay": Priority.HIGH, "/balance": Priority.NORMAL, "/coupons": Priority.LOW}
@@ -46,7 +47,7 @@ class PaymentApi:
             for db in DATABASES
         }
         self.breakers = {db: self._make_breaker(db) for db in DATABASES}
-        self.writer = "db-primary"
+        self.writer = INITIAL_WRITER
         self._writer_mtime = -1.0
         self._shed: Counter[str] = Counter()
         self._refresh_writer()
@@ -72,7 +73,7 @@ class PaymentApi:
         if mtime == self._writer_mtime:
             return
         self._writer_mtime = mtime
-        new = str(read_writer(self.state_dir).get("writer", "db-primary"))
+        new = current_writer(self.state_dir)
         if new != self.writer and new in DATABASES:
             old, self.writer = self.writer, new
             self.events.emit("writer_changed", old=old, new=new)
@@ -147,7 +148,7 @@ class PaymentApi:
         writer = self.writer
         row = await self._db(
             writer,
-            "INSERT INTO payments (account, amount, api) VALUES (%s, %s, %s) RETURNING id",
+            f"INSERT INTO {LEDGER_TABLE} (account, amount, api) VALUES (%s, %s, %s) RETURNING id",
             (account, amount, self.name),
             db_ms,
         )
@@ -160,7 +161,7 @@ class PaymentApi:
         account = req.query.get("account")
         if not account:
             return error(400, "query parameter account is required")
-        query = "SELECT coalesce(sum(amount), 0), count(*) FROM payments WHERE account = %s"
+        query = f"SELECT coalesce(sum(amount), 0), count(*) FROM {LEDGER_TABLE} WHERE account = %s"
         # read from the site's own database; fall back to the writer when it is away
         sources = [self.local_db] if self.local_db == self.writer else [self.local_db, self.writer]
         last: Exception | None = None

@@ -13,13 +13,14 @@ from gameday.sandbox.httpd import Request, Response, error, json_response, serve
 from gameday.sandbox.postgres import STANDBY_APP
 from gameday.sandbox.runtime import periodic, run_component
 from gameday.sandbox.state import (
-    DATABASES,
     SandboxState,
+    current_writer,
     postmaster_info,
     read_writer,
     signal_pid,
     write_writer,
 )
+from gameday.sandbox.topology import DATABASES
 
 
 def other_db(db: str) -> str:
@@ -59,7 +60,7 @@ class FailoverController:
 
     async def tick(self) -> None:
         """One health-check round."""
-        writer = str(read_writer(self.state_dir).get("writer", "db-primary"))
+        writer = current_writer(self.state_dir)
         standby = other_db(writer)
         role = await self._role(writer)
         if role == "primary":

@@ -17,7 +17,8 @@ from typing import Any
 
 import psycopg
 
-from gameday.sandbox.state import SandboxError, pid_alive, read_postmaster_pid
+from gameday.sandbox.state import SandboxError, SandboxState, pid_alive, read_postmaster_pid
+from gameday.sandbox.topology import LEDGER_TABLE
 
 STANDBY_APP = "gameday_standby"
 
@@ -54,15 +55,15 @@ log_min_messages = warning
 log_line_prefix = '%m [%p] '
 """
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS payments (
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
     id bigserial PRIMARY KEY,
     account text NOT NULL,
     amount numeric(12, 2) NOT NULL,
     api text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS payments_account ON payments (account);
+CREATE INDEX IF NOT EXISTS {LEDGER_TABLE}_account ON {LEDGER_TABLE} (account);
 """
 
 
@@ -256,6 +257,14 @@ def start(bin_dir: Path, data_dir: Path, port: int, log_path: Path, run_as: str 
 def connect(dsn: str, timeout_s: float = 2.0) -> psycopg.Connection[Any]:
     """A direct autocommit connection (admin plane)."""
     return psycopg.connect(dsn, autocommit=True, connect_timeout=max(2, int(timeout_s)))
+
+
+def create_ledger(state: SandboxState, db: str) -> None:
+    """Create the APIs' database, and its ledger table, on the fresh primary ``db``."""
+    with connect(state.dsn(db, dbname="postgres")) as conn:
+        conn.execute(f"CREATE DATABASE {state.db_name}")
+    with connect(state.dsn(db)) as conn:
+        conn.execute(SCHEMA)
 
 
 def wait_ready(dsn: str, pid: int, log_path: Path, timeout_s: float) -> None:

@@ -10,20 +10,18 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
 from gameday.sandbox.settings import SandboxSettings
+from gameday.sandbox.topology import DATABASES as DATABASES  # re-exported: import from topology
+from gameday.sandbox.topology import DB_NAME, DB_USER, INITIAL_WRITER, Kind
 
 STATE_FILE = "state.json"
 WRITER_FILE = "writer.json"
 LOCK_FILE = "state.lock"
-
-DATABASES = ("db-primary", "db-standby")
-APIS = ("api-a", "api-b", "api-canary")
-Kind = Literal["proxy", "postgres", "api", "gateway", "failover", "release", "alerting"]
 
 
 class SandboxError(Exception):
@@ -71,8 +69,8 @@ class SandboxState(BaseModel):
     components: dict[str, ComponentInfo]
     links: dict[str, LinkInfo]
     groups: dict[str, list[str]]
-    db_name: str = "payments"
-    db_user: str = "gameday"
+    db_name: str = DB_NAME
+    db_user: str = DB_USER
     db_password: str = ""
     pg_bin_dir: str = ""
     pg_run_as: str | None = None
@@ -165,7 +163,19 @@ def read_writer(state_dir: Path) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((state_dir / WRITER_FILE).read_text())
         return data
     except (FileNotFoundError, json.JSONDecodeError):
-        return {"writer": "db-primary", "epoch": 0}
+        return {"writer": INITIAL_WRITER, "epoch": 0}
+
+
+def current_writer(state_dir: Path) -> str:
+    """The database that takes writes now."""
+    return str(read_writer(state_dir).get("writer", INITIAL_WRITER))
+
+
+def write_initial_writer(state_dir: Path) -> None:
+    """Point writes at the initial writer, before any failover (epoch 0)."""
+    atomic_write_json(
+        state_dir / WRITER_FILE, {"writer": INITIAL_WRITER, "epoch": 0, "reason": "initial"}
+    )
 
 
 def write_writer(state_dir: Path, writer: str, reason: str) -> dict[str, Any]:

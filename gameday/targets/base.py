@@ -1,4 +1,4 @@
-"""The one small interface every target driver implements (sandbox, docker, kubernetes).
+"""The one small interface every target driver implements, and the fault actions behind it.
 
 A driver turns a fault into a *plan* first: what it will touch and exactly how to undo it,
 as plain JSON. The engine writes that plan to the journal, then asks the driver to apply
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Generic, TypeVar
 
-from ..runners.budget import TargetTimings
+from ..analysis.budget import TargetTimings
 from ..scenarios.model import AnyFault
+
+D = TypeVar("D", bound="Target")
 
 
 class TargetError(Exception):
@@ -69,51 +71,105 @@ class Health:
     components: Mapping[str, Any] = field(default_factory=dict)
 
 
-class Target(Protocol):
-    """A place a drill acts on. Methods are blocking; the engine calls them off its event loop."""
+class FaultAction(Generic[D]):
+    """How one driver performs one kind of fault. One instance per (driver, fault action).
 
-    name: str
+    ``plan`` runs at the moment of injection, so a role ("the current primary") is resolved
+    then and the plan journals the exact instance; ``revert`` needs nothing but that plan.
+    """
+
+    def plan(self, driver: D, fault: Any) -> FaultPlan:
+        """What ``fault`` will touch and how to undo it; changes nothing."""
+        raise NotImplementedError
+
+    def apply(self, driver: D, plan: FaultPlan) -> Mapping[str, Any]:
+        """Perform the planned fault; returns what was done (pids killed, rules added)."""
+        raise NotImplementedError
+
+    def confirm(self, driver: D, plan: FaultPlan) -> Mapping[str, Any]:
+        """Check the fault took effect (the process is gone, the rule is in place)."""
+        return {}
+
+    def revert(self, driver: D, plan: FaultPlan) -> Mapping[str, Any]:
+        """Undo the plan. Idempotent: reverting twice, or what never applied, is harmless."""
+        raise NotImplementedError
+
+
+class Target:
+    """A place a drill acts on. Methods are blocking; the engine calls them off its event loop.
+
+    Subclasses set ``name`` (the registry's type name, journaled with every plan) and
+    ``actions`` (one FaultAction per fault action they perform); every other ability has a
+    harmless default, so the engine never probes a driver for what it can do.
+    """
+
+    name: ClassVar[str] = "target"
+    actions: ClassVar[Mapping[str, FaultAction[Any]]] = {}
+    started: bool = False  # did this driver start the target itself (recover must stop it)
 
     def spec(self) -> dict[str, Any]:
         """JSON that rebuilds an equivalent driver (for `gameday recover`)."""
-        ...
+        return {}
+
+    def bind_run(self, run_id: str, scenario: str) -> None:
+        """Learn the run, for drivers that label what they create with it."""
+
+    def ensure_running(self) -> bool:
+        """Start the target when the driver owns it (the sandbox); True when this call did."""
+        return False
 
     def preflight(self, services: set[str]) -> list[str]:
         """Problems that stop the drill before anything is touched (unknown service, not staging)."""
-        ...
+        return []
 
     def variables(self) -> dict[str, str]:
         """Values for `{{ target.* }}` (url, db_dsn, ...)."""
-        ...
+        return {}
 
     def secrets(self) -> list[str]:
         """Values that must never appear in reports or logs (passwords inside DSNs, tokens)."""
-        ...
+        return []
 
     def timings(self) -> TargetTimings:
         """Lower bounds the target's own settings put on failover, rollback and detection."""
-        ...
+        return TargetTimings()
 
     def health(self) -> Health:
         """Is the target itself healthy (all components up, no fault in force)?"""
-        ...
-
-    def plan(self, fault: AnyFault) -> FaultPlan:
-        """Resolve what `fault` will touch and how to undo it, without changing anything."""
-        ...
-
-    def apply(self, plan: FaultPlan) -> Mapping[str, Any]:
-        """Apply a planned fault; returns confirmation details (e.g. pids killed)."""
-        ...
-
-    def revert(self, plan: FaultPlan) -> Mapping[str, Any]:
-        """Undo a planned fault. Idempotent: reverting twice, or what never applied, is harmless."""
-        ...
+        return Health(True, "no health check")
 
     def set_alert_receiver(self, url: str | None) -> None:
         """Point the target's alerting at the drill's webhook receiver (None: detach)."""
-        ...
 
     def close(self) -> None:
         """Release clients; stop what the driver itself started (e.g. a sandbox it brought up)."""
-        ...
+
+    def stop_started(self) -> bool:
+        """Stop a target that a dead runner started (for `recover`); False: none of ours runs."""
+        return False
+
+    def action(self, name: str) -> FaultAction[Any]:
+        """The action performing fault ``name`` here, or UnsupportedFault naming this target."""
+        action = self.actions.get(name)
+        if action is None:
+            performs = ", ".join(sorted(self.actions)) or "none"
+            raise UnsupportedFault(
+                f"the {self.name} target cannot apply {name!r} (it performs: {performs})"
+            )
+        return action
+
+    def plan(self, fault: AnyFault) -> FaultPlan:
+        """Resolve what `fault` will touch and how to undo it, without changing anything."""
+        return self.action(fault.action).plan(self, fault)
+
+    def apply(self, plan: FaultPlan) -> Mapping[str, Any]:
+        """Apply a planned fault; returns what was done."""
+        return self.action(plan.action).apply(self, plan)
+
+    def confirm(self, plan: FaultPlan) -> Mapping[str, Any]:
+        """Confirm an applied fault took effect; returns the evidence."""
+        return self.action(plan.action).confirm(self, plan)
+
+    def revert(self, plan: FaultPlan) -> Mapping[str, Any]:
+        """Undo a planned fault. Idempotent: reverting twice, or what never applied, is harmless."""
+        return self.action(plan.action).revert(self, plan)

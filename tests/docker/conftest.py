@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gameday.targets.docker_stack import RUN_LABEL, Stack, create_stack, remove_stack
+from gameday.sandbox.container.stack import RUN_LABEL, Stack, create_stack, remove_stack
 from tests.conftest import LIBRARY
 
 RUN_ID = f"pytest-{secrets.token_hex(4)}"
@@ -66,7 +66,7 @@ def docker_client() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def image(docker_client: Any) -> str:
-    from gameday.targets.docker_image import build_image
+    from gameday.sandbox.container.image import build_image
 
     build_image(docker_client, IMAGE, {RUN_LABEL: RUN_ID})
     return IMAGE

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gameday.sandbox.container.stack import Stack
 from gameday.targets.docker import DockerDriver
-from gameday.targets.docker_stack import Stack
 from tests.docker.conftest import Cli, library_on_docker
 from tests.docker.test_faults import wait_healthy
 

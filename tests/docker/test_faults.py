@@ -11,6 +11,7 @@ import httpx
 import psycopg
 import pytest
 
+from gameday.sandbox.container.stack import Stack
 from gameday.scenarios.model import (
     CrashFault,
     LatencyFault,
@@ -21,7 +22,6 @@ from gameday.scenarios.model import (
 )
 from gameday.targets.base import FaultPlan, TargetError, UnsupportedFault
 from gameday.targets.docker import DockerDriver, netem_available
-from gameday.targets.docker_stack import Stack
 
 pytestmark = pytest.mark.docker
 

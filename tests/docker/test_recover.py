@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from gameday.sandbox.container.stack import Stack
 from gameday.targets.docker import DockerDriver
-from gameday.targets.docker_stack import Stack
 from tests.docker.conftest import Cli, docker_target
 from tests.docker.test_faults import tcp_from, wait_healthy
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from gameday.sandbox.container.stack import Stack
 from gameday.scenarios.model import StopFault
 from gameday.targets.base import FaultPlan
 from gameday.targets.docker import DockerDriver
-from gameday.targets.docker_stack import Stack
 from tests.docker.test_faults import tcp_from, wait_healthy
 
 pytestmark = pytest.mark.docker

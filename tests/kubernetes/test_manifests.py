@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from gameday.scenarios.loader import load_document
-from gameday.targets.k8s_api import CALLS_SEEN, PERMISSIONS
+from gameday.targets.kubernetes.api import CALLS_SEEN, PERMISSIONS
 
 from .conftest import REPO, role_doc
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gameday.sandbox import manage
+from gameday.sandbox import manage, startup
 
 from .conftest import running_sandbox
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_start_over_on_other_ports_when_one_was_taken(monkeypatch: pytest.MonkeyPatch) -> None:
-    picked = manage.free_ports
+    picked = startup.free_ports
     calls: list[list[int]] = []
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
@@ -29,7 +29,7 @@ def test_start_over_on_other_ports_when_one_was_taken(monkeypatch: pytest.Monkey
             calls.append(ports)
             return ports
 
-        monkeypatch.setattr(manage, "free_ports", first_pick_is_taken)
+        monkeypatch.setattr(startup, "free_ports", first_pick_is_taken)
         with running_sandbox() as state:
             assert len(calls) == 2
             assert taken not in {c.port for c in state.components.values()}

@@ -233,3 +233,25 @@ def test_a_lock_file_naming_a_live_postmaster_is_left_alone(tmp_path: Path) -> N
     started = time.monotonic()
     pg.await_previous_exit(tmp_path, timeout_s=5)
     assert lock.exists() and time.monotonic() - started < 1
+
+
+def test_topology_is_one_description_for_both_variants() -> None:
+    from gameday.sandbox.container.node import PORTS
+    from gameday.sandbox.container.stack import NETWORKS
+    from gameday.sandbox.topology import APIS, COMPONENTS, DATABASES, GROUPS, link_pairs
+
+    assert GROUPS == {
+        "site-a": ["api-a", "api-canary", "db-primary"],
+        "site-b": ["api-b", "db-standby"],
+        "apis": ["api-a", "api-b", "api-canary"],
+        "databases": ["db-primary", "db-standby"],
+    }
+    assert DATABASES == ("db-primary", "db-standby")
+    assert APIS == ("api-a", "api-b", "api-canary")
+    # every component but the fault proxy runs in a container, on a port of its own
+    assert set(PORTS) == set(COMPONENTS) - {"proxy"} == set(NETWORKS)
+    assert len(set(PORTS.values())) == len(PORTS)
+    assert NETWORKS["api-b"] == ["site-b", "core"] and NETWORKS["gateway"] == ["core"]
+    pairs = link_pairs()
+    assert len(pairs) == len(set(pairs)) == 13
+    assert all(src in COMPONENTS and dst in COMPONENTS for src, dst in pairs)

@@ -1,4 +1,4 @@
-"""Build the one local image the Docker staging runs, from this machine's own files.
+"""Build the one local image the containerised sandbox runs, from this machine's own files.
 
 No registry is needed: the image is ``docker import`` of a tarball holding this Python
 (stdlib trimmed), the site-packages the platform imports, the embedded PostgreSQL
@@ -20,17 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import gameday
+from gameday.sandbox.container.database import PG_USER
+from gameday.sandbox.topology import COMPONENTS
 
-PG_USER = "gdpg"
 PG_UID = 999
+NODE_MODULE = "gameday.sandbox.container.node"  # every container's command
 # modules the containers import; their site-packages distributions go into the image
 CONTAINER_MODULES = (
-    "gameday.targets.docker_node",
-    "gameday.sandbox.api",
-    "gameday.sandbox.gateway",
-    "gameday.sandbox.failover",
-    "gameday.sandbox.release",
-    "gameday.sandbox.alerting",
+    NODE_MODULE,
+    *dict.fromkeys(c.module for c in COMPONENTS.values() if c.module and c.container_port),
     "gameday.sandbox.postgres",
     "psycopg",
     "psycopg_pool",
@@ -231,7 +229,7 @@ def build_image(client: Any, tag: str, labels: dict[str, str] | None = None) -> 
         "ENV PYTHONUNBUFFERED=1",
         "ENV PATH=/usr/local/bin:/bin",
         "WORKDIR /tmp",
-        f'CMD ["{os.path.realpath(sys.executable)}", "-m", "gameday.targets.docker_node"]',
+        f'CMD ["{os.path.realpath(sys.executable)}", "-m", "{NODE_MODULE}"]',
     ]
     changes += [f'LABEL {k}="{v}"' for k, v in (labels or {}).items()]
     repo, _, version = tag.partition(":")

@@ -1,4 +1,4 @@
-"""The payment platform as Docker containers, created through the SDK with Compose labels.
+"""The containerised sandbox, created through the Docker SDK with Compose labels.
 
 The same topology as ``examples/docker/compose.yaml``: networks site-a, site-b and core, a
 shared state volume, PostgreSQL primary (site A) and streaming standby (site B), the APIs,
@@ -17,23 +17,19 @@ from typing import Any
 import httpx
 import psycopg
 
-from ..ports import free_port
-from .docker_node import GROUPS, PORTS
+from gameday.ports import free_port
+from gameday.sandbox.container.node import PORTS
+from gameday.sandbox.topology import COMPONENTS, DB_NAME, DB_USER, GROUPS
 
 RUN_LABEL = "gameday.dev/run"
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-# which networks each service joins (site members also join core, where the gateway is)
+GROUPS_LABEL = "gameday.dev/groups"
+# which networks each service joins: its site's, if any, and core (where the gateway is)
 NETWORKS = {
-    "db-primary": ["site-a", "core"],
-    "api-a": ["site-a", "core"],
-    "api-canary": ["site-a", "core"],
-    "db-standby": ["site-b", "core"],
-    "api-b": ["site-b", "core"],
-    "gateway": ["core"],
-    "failover": ["core"],
-    "release": ["core"],
-    "alerting": ["core"],
+    name: [f"site-{c.site}", "core"] if c.site else ["core"]
+    for name, c in COMPONENTS.items()
+    if c.container_port
 }
 PUBLISHED = ("gateway", "db-primary", "db-standby", "failover", "release", "alerting")
 START_ORDER = (
@@ -60,7 +56,7 @@ class Stack:
     def dsn(self, db: str = "db-primary") -> str:
         """A direct connection string to one database's published port."""
         return (
-            f"host=127.0.0.1 port={self.ports[db]} dbname=payments user=gameday "
+            f"host=127.0.0.1 port={self.ports[db]} dbname={DB_NAME} user={DB_USER} "
             f"password={self.password} connect_timeout=2"
         )
 
@@ -112,9 +108,9 @@ def create_stack(
         labels=_labels(project, run_id, **{"com.docker.compose.volume": "state"}),
     )
     common = {
-        "POSTGRES_USER": "gameday",
+        "POSTGRES_USER": DB_USER,
         "POSTGRES_PASSWORD": password,
-        "POSTGRES_DB": "payments",
+        "POSTGRES_DB": DB_NAME,
         **(env or {}),
     }
     containers = {}
@@ -135,7 +131,7 @@ def create_stack(
                     SERVICE_LABEL: service,
                     "com.docker.compose.container-number": "1",
                     "com.docker.compose.oneoff": "False",
-                    "gameday.dev/groups": ",".join(g for g, m in GROUPS.items() if service in m),
+                    GROUPS_LABEL: ",".join(g for g, m in GROUPS.items() if service in m),
                 },
             ),
             ports=list(ports),

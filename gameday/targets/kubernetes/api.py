@@ -7,6 +7,7 @@ arrive as ``TargetError`` carrying the API server's own ``Status`` message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -18,12 +19,15 @@ from kubernetes import config as _config
 from kubernetes import watch as _watch
 from kubernetes.client.exceptions import ApiException
 
-from .base import TargetError
+from ..base import TargetError
 
 T = TypeVar("T")
 Perm = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb)
 
-ROLLOUTS = ("argoproj.io", "v1alpha1", "rollouts")
+CustomResource = tuple[str, str, str]  # (group, version, plural), as ROLLOUTS
+
+WORKLOAD_KINDS = {"Deployment": "deployments", "StatefulSet": "statefulsets"}
+ROLLOUTS: CustomResource = ("argoproj.io", "v1alpha1", "rollouts")
 CHAOS_GROUP, CHAOS_VERSION = "chaos-mesh.org", "v1alpha1"
 CHAOS_KINDS = {"NetworkChaos": "networkchaos", "PodChaos": "podchaos", "StressChaos": "stresschaos"}
 
@@ -215,6 +219,16 @@ class Api:
             raise ApiError(exc.status or 0, str(exc.reason), perm) from None
         finally:
             w.stop()
+
+
+@contextlib.contextmanager
+def already_exists_ok() -> Iterator[None]:
+    """Let a create's 409 AlreadyExists pass: a retried apply finds its object made."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
 
 
 def _key(obj: Mapping[str, Any]) -> str:
