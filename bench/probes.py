@@ -1,7 +1,7 @@
 """Probe engine: samples per second and scheduling jitter of the real scheduler and HTTP probes.
 
 Each repetition runs in a fresh interpreter pinned to core 0: gameday's `ProbeScheduler`
-driving N real `HttpProbe`s against a local keep-alive server pinned to core 1
+driving N real `HttpProber`s against a local keep-alive server pinned to core 1
 (`bench.localserver`), so what is measured is the engine, not the server.
 
 Jitter is the scheduler's own `Sample.late`: `t - due`, where `due = start + phase + k·every`
@@ -144,9 +144,9 @@ def _core_times(cpu: int) -> tuple[int, int, int]:
 
 
 async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
-    from gameday.runners.probes import HttpProbe, Probe
+    from gameday.analysis.timeline import Sample
+    from gameday.runners.probes import HttpProber, Probe
     from gameday.runners.scheduler import MissedTicks, ProbeScheduler, freeze_heap
-    from gameday.runners.timeline import Sample
     from gameday.scenarios.model import HttpProbe as HttpModel
 
     n, every, kind = int(spec["probes"]), float(spec["every"]), str(spec["kind"])
@@ -172,9 +172,9 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
                 "timeout": "2s",
             }
         )
-        probes.append(HttpProbe(model))
+        probes.append(HttpProber(model))
     freeze_heap()  # as the engine does before its schedule starts
-    # each HttpProbe builds its client (and connection) on its first sample; done here, one
+    # each HttpProber builds its client (and connection) on its first sample; done here, one
     # after the other, so the schedule starts warm and this one-off cost is reported apart
     t_warm = time.monotonic()
     for probe in probes:

@@ -17,8 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from ..analysis.timeline import Sample
 from ..scenarios.units import format_duration
-from .timeline import Sample
 
 _SPARK = "▁▂▃▄▅▆▇█"
 

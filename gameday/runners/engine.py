@@ -10,34 +10,17 @@ import contextlib
 import getpass
 import hashlib
 import secrets
-import signal
-import socket
 import sys
-import threading
 import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..reports.model import Report
-from ..reports.render import dumps_report
-from ..scenarios.model import AnyFault, AnyProbe, GrayReleaseFault, LoadSurgeFault, Scenario
-from ..scenarios.references import Resolver, SecretError
-from ..scenarios.units import format_duration
-from ..targets.base import FaultPlan, Target, TargetError
-from .budget import budget_warnings
-from .console import DrillView
-from .manual import AckInbox, ManualSteps
-from .scheduler import MissedTicks, freeze_heap
-from .timeline import (
+from ..analysis.budget import budget_warnings
+from ..analysis.timeline import (
     ALERT,
-    FAULT_FAILED,
-    FAULT_INJECTED,
-    FAULT_REVERTED,
     GUARDRAIL,
-    LEDGER,
     MANUAL,
     PHASE,
     TICK_MISSED,
@@ -46,6 +29,21 @@ from .timeline import (
     Sample,
     Timeline,
 )
+from ..scenarios.model import Scenario
+from ..scenarios.references import Resolver, SecretError
+from ..scenarios.units import format_duration
+from ..targets.base import Target, TargetError
+from ..targets.local import LocalDriver
+from ..targets.registry import make_target
+from .console import DrillView
+from .faults import FaultRunner
+from .guardrails import GuardrailWatch
+from .interrupts import cancel_on_stop_signals
+from .manual import AckInbox, ManualSteps, read_operator_lines
+from .preparation import probe_models, render_model, traffic_config, unresolvable_secret
+from .record import DrillRecord, RunOptions
+from .scheduler import MissedTicks, freeze_heap
+from .verification import verify_ledgers
 
 POLL_S = 0.2
 BASELINE_TIMEOUT_FLOOR_S = 60.0
@@ -57,41 +55,6 @@ class DrillAborted(Exception):
 
 class InvalidRun(Exception):
     """A user mistake found after loading (unset secret, manual steps in --ci): exit 2."""
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run: CI mode, where reports go, who is running it."""
-
-    ci: bool = False
-    report_root: Path = Path("reports")
-    operator: str = field(default_factory=lambda: f"{getpass.getuser()}@{socket.gethostname()}")
-    install_signal_handlers: bool = True
-    sign_key: Path | None = None  # Ed25519 private key: sign the report (in-toto/DSSE)
-    approver: str | None = None
-    participants: tuple[str, ...] = ()  # "NAME:ROLE"
-    findings: Path | None = None
-
-
-@dataclass
-class AppliedFault:
-    fault: AnyFault
-    plan: FaultPlan
-    plan_id: str
-    injected_at: float
-    reverted_at: float | None = None
-
-
-@dataclass
-class DrillOutcome:
-    """What the CLI needs after a run: verdict, exit code, where the report is."""
-
-    verdict: str
-    exit_code: int
-    reason: str
-    run_dir: Path
-    report: Report
-    written: list[Path] = field(default_factory=list)
 
 
 def _run_id(name: str, started: datetime) -> str:
@@ -119,10 +82,9 @@ class Drill:
         self.run_id = _run_id(scenario.name, self.clock.start_wall)
         self.run_dir = (options.report_root / self.run_id).resolve()
         self.target: Target | None = None
+        self.faults: FaultRunner | None = None
         self.resolver = Resolver(variables={})
-        self.applied: list[AppliedFault] = []
         self.manual = ManualSteps(scenario.manual_steps)
-        self.t_inj: float | None = None
         self.t_baseline_end: float | None = None
         self.abort_reason: str | None = None
         self.error: str | None = None
@@ -161,56 +123,49 @@ class Drill:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def run(self) -> DrillOutcome:
+    @property
+    def t_inj(self) -> float | None:
+        """When the first fault was injected (None before)."""
+        return self.faults.first_injected if self.faults is not None else None
+
+    async def run(self) -> DrillRecord:
         """Run the whole lifecycle; never raises for drill failures, only reports them."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.view.start(f"gameday {self.scenario.name} ({self.run_id})")
         main = self._main_task = asyncio.current_task()
-        interrupted: list[str] = []
-        if self.options.install_signal_handlers and main is not None:
-            loop = asyncio.get_running_loop()
+        enabled = self.options.install_signal_handlers
+        with cancel_on_stop_signals(main, enabled, self._signalled_again) as got:
+            try:
+                await self._preflight()
+                await self._baseline()
+                await self._inject_and_observe()
+                await self._verify()
+            except asyncio.CancelledError:
+                if self.abort_reason is None:  # a guardrail that cancelled us already said why
+                    self.abort_reason = f"interrupted by {got[0] if got else 'cancellation'}"
+                    self.timeline.add_event(
+                        self._now(), GUARDRAIL, "interrupted", reason=self.abort_reason
+                    )
+                self._say(f"aborting: {self.abort_reason}; reverting everything", "bold red")
+            except DrillAborted as exc:
+                self.abort_reason = str(exc)
+                self._say(f"aborted: {exc}; reverting everything", "bold red")
+            except InvalidRun:
+                raise
+            except (TargetError, SecretError) as exc:
+                self.error = str(exc)
+                self._say(f"error: {exc}", "bold red")
+            except Exception as exc:  # the drill itself failed: record it, still tear down
+                self.error = f"{type(exc).__name__}: {exc}"
+                log = self.run_dir / "error.log"
+                log.write_text(traceback.format_exc(), encoding="utf-8")
+                self._say(f"error: {self.error} (details in {log})", "bold red")
+            finally:
+                await self._teardown_shielded()
+        return self._record()
 
-            def on_signal(signame: str) -> None:
-                if interrupted:
-                    self._say(f"{signame} again: still reverting faults, please wait", "yellow")
-                    return
-                interrupted.append(signame)
-                main.cancel()
-
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, on_signal, sig.name)
-        try:
-            await self._preflight()
-            await self._baseline()
-            await self._inject_and_observe()
-            await self._verify()
-        except asyncio.CancelledError:
-            if self.abort_reason is None:  # a guardrail that cancelled us already said why
-                who = interrupted[0] if interrupted else "cancellation"
-                self.abort_reason = f"interrupted by {who}"
-                self.timeline.add_event(
-                    self._now(), GUARDRAIL, "interrupted", reason=self.abort_reason
-                )
-            self._say(f"aborting: {self.abort_reason}; reverting everything", "bold red")
-        except DrillAborted as exc:
-            self.abort_reason = str(exc)
-            self._say(f"aborted: {exc}; reverting everything", "bold red")
-        except InvalidRun:
-            raise
-        except (TargetError, SecretError) as exc:
-            self.error = str(exc)
-            self._say(f"error: {exc}", "bold red")
-        except Exception as exc:  # the drill itself failed: record it, still tear down
-            self.error = f"{type(exc).__name__}: {exc}"
-            (self.run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
-            self._say(f"error: {self.error} (details in {self.run_dir / 'error.log'})", "bold red")
-        finally:
-            await self._teardown_shielded()
-            if self.options.install_signal_handlers:
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
-        return self._finish()
+    def _signalled_again(self, name: str) -> None:
+        self._say(f"{name} again: still reverting faults, please wait", "yellow")
 
     async def _teardown_shielded(self) -> None:
         # a second Ctrl-C must not cut the revert short: run teardown in its own task
@@ -223,7 +178,6 @@ class Drill:
     # ------------------------------------------------------------------ preflight
 
     async def _preflight(self) -> None:
-        from ..targets import make_target
         from .journal import Journal
         from .lock import TargetLock
         from .probes import build_probe
@@ -241,20 +195,18 @@ class Drill:
         self._check_secrets()
         factory = self._target_factory or (lambda s: make_target(s.target))
         self.target = target = factory(self.scenario)
-        bind = getattr(target, "bind_run", None)
-        if bind is not None:  # drivers that label what they create with the run
-            bind(self.run_id, self.scenario.name)
+        target.bind_run(self.run_id, self.scenario.name)
         self._journal = Journal.open(self.run_dir, run_id=self.run_id)
         self._lock = TargetLock.acquire(
+            target.name,
             target.spec(),
             self.run_id,
-            driver=target.name,
             scenario=self.scenario.name,
             journal=self._journal.path,
         )
         self._journal.drill_started(self.scenario.name, target.name, target.spec())
         await self._blocking(self._start_target)
-        if getattr(target, "started", False):
+        if target.started:
             # recover must also stop a sandbox that a dead runner brought up
             self._journal.target_started(target.name, target.spec())
         services = self._services_used()
@@ -284,8 +236,8 @@ class Drill:
 
         self._tracker = self._new_tracker(after=None)
         probes = []
-        for model, role in self._probe_models():
-            rendered = self._render_model(model)
+        for model, role in probe_models(self.scenario):
+            rendered = render_model(self.resolver, model)
             self.timeline.add_probe(ProbeInfo(model.name, model.type, model.every, role))
             probe = build_probe(rendered, run_id=self.run_id, receiver=self._receiver)
             if model.type == "ledger":
@@ -296,10 +248,23 @@ class Drill:
         )
         if self.scenario.traffic is not None:
             self._start_traffic()
+        traffic = self.scenario.traffic
+        local = LocalDriver(
+            self._traffic,
+            users=traffic.users if traffic else 0,
+            spawn_rate=traffic.spawn_rate if traffic else 10.0,
+        )
+        self.faults = FaultRunner(
+            target, local, self._journal, self.timeline, self.clock, self.view, self._changed
+        )
+
+    def _changed(self, t: float) -> None:
+        # recovery is judged on what happens after the latest change to the system
+        self._tracker = self._new_tracker(after=t)
 
     def _new_tracker(self, after: float | None) -> Any:
         """A steady-state tracker judging samples from `after` on (None: everything)."""
-        from .milestones import SteadyTracker
+        from ..analysis.milestones import SteadyTracker
 
         steady = self.scenario.steady_state
         return SteadyTracker(
@@ -311,73 +276,22 @@ class Drill:
 
     def _check_secrets(self) -> None:
         """Resolve every ${env:}/${file:} once before anything runs, so a typo fails fast."""
-        from ..scenarios.references import SECRET
-
-        probe = Resolver(variables={}, base_dir=self.scenario_path.parent)
-        text = self.scenario.model_dump_json()
-        for match in SECRET.finditer(text):
-            try:
-                probe.render(match.group(0))
-            except SecretError as exc:
-                raise InvalidRun(f"secret reference {match.group(0)}: {exc}") from None
+        problem = unresolvable_secret(self.scenario, self.scenario_path.parent)
+        if problem is not None:
+            raise InvalidRun(problem)
 
     def _start_target(self) -> None:
         assert self.target is not None
-        ensure = getattr(self.target, "ensure_running", None)
-        if ensure is not None:
-            self._say(f"starting target {self.target.name} if needed")
-            ensure()
+        if self.target.ensure_running():
+            self._say(f"started target {self.target.name}")
 
     def _services_used(self) -> set[str]:
-        services: set[str] = set()
-        for fault in self.scenario.faults:
-            service = getattr(fault, "service", None)
-            if service and fault.action not in {"gray-release", "load-surge", "command"}:
-                services.add(service)
-            for group in getattr(fault, "between", []) or []:
-                services.update(group)
-        return services
-
-    def _probe_models(self) -> list[tuple[AnyProbe, Any]]:
-        steady: list[tuple[AnyProbe, Any]] = [
-            (p, "steady") for p in self.scenario.steady_state.probes
-        ]
-        return steady + [(p, "evidence") for p in self.scenario.evidence]
-
-    def _render_model(self, model: AnyProbe) -> AnyProbe:
-        """Fill variables and secrets into every string field of a probe."""
-
-        def render(value: Any) -> Any:
-            if isinstance(value, str):
-                return self.resolver.render(value)
-            if isinstance(value, list):
-                return [render(v) for v in value]
-            if isinstance(value, dict):
-                return {k: render(v) for k, v in value.items()}
-            return value
-
-        data = {name: render(getattr(model, name)) for name in type(model).model_fields}
-        return type(model).model_construct(**data)
+        return {s for fault in self.scenario.faults for s in fault.target_services()}
 
     def _start_traffic(self) -> None:
-        from ..traffic.profiles import BUILTIN_PROFILES
-        from ..traffic.runner import TrafficConfig, TrafficRun
+        from ..traffic.runner import TrafficRun
 
-        traffic = self.scenario.traffic
-        assert traffic is not None
-        if traffic.locustfile:
-            locustfile = (self.scenario_path.parent / traffic.locustfile).resolve()
-        else:
-            locustfile = BUILTIN_PROFILES[traffic.profile or "payments"]
-        config = TrafficConfig(
-            host=self.resolver.render(traffic.host),
-            users=traffic.users,
-            spawn_rate=traffic.spawn_rate,
-            max_duration_s=self.scenario.guardrails.max_duration + 60,
-            max_requests=traffic.max_requests,
-            locustfile=locustfile,
-            workers=traffic.workers,
-        )
+        config = traffic_config(self.scenario, self.scenario_path, self.resolver)
         self._traffic = TrafficRun(config, self.run_dir)
 
     # ------------------------------------------------------------------ observation callbacks
@@ -408,8 +322,7 @@ class Drill:
 
     async def _pump(self) -> None:
         """Collect traffic windows and acknowledgements; enforce guardrails. Runs all drill long."""
-        guard = self.scenario.guardrails
-        below_since: float | None = None
+        guard = GuardrailWatch(self.scenario.guardrails)
         self._stdin_reader()
         while not self._stop.is_set():
             now = self._now()
@@ -422,19 +335,11 @@ class Drill:
                         latest = window
             for ack in self._inbox.read_new():
                 self._ack(ack.step, ack.by)
-            if latest is not None and guard.min_availability is not None and self.t_baseline_end:
-                rate = latest.ok / latest.count if latest.count else 0.0
-                if rate < guard.min_availability.floor:
-                    below_since = below_since or now
-                    if now - below_since >= guard.min_availability.for_:
-                        self._trip(
-                            f"user availability below {guard.min_availability.floor:.1%} "
-                            f"for {format_duration(guard.min_availability.for_)}"
-                        )
-                else:
-                    below_since = None
-            if self.clock.elapsed(now) > guard.max_duration:
-                self._trip(f"max_duration {format_duration(guard.max_duration)} reached")
+            reason = guard.check(
+                now, self.clock.elapsed(now), latest, self.t_baseline_end is not None
+            )
+            if reason is not None:
+                self._trip(reason)
             self._update_steps(now)
             self.view.tick(self.clock.elapsed(now), latest.__dict__ if latest is not None else None)
             await asyncio.sleep(POLL_S)
@@ -451,21 +356,13 @@ class Drill:
         """Let the operator type a step's number (or name) + Enter to mark it done."""
         if self.options.ci or not self.scenario.manual_steps or not sys.stdin.isatty():
             return
-        loop = asyncio.get_running_loop()
 
         def on_line(text: str) -> None:
             name = self.manual.by_number(int(text)) if text.isdigit() else text
             if name:
                 self._ack(name, getpass.getuser())
 
-        def read() -> None:
-            # a daemon thread: a blocked readline must never hold the process open at exit
-            for line in sys.stdin:
-                if self._stop.is_set():
-                    return
-                loop.call_soon_threadsafe(on_line, line.strip())
-
-        threading.Thread(target=read, name="manual-steps", daemon=True).start()
+        read_operator_lines(on_line, self._stop.is_set)
 
     def _ack(self, step: str, by: str) -> None:
         state = self.manual.acknowledge(step, by, self._now())
@@ -517,7 +414,9 @@ class Drill:
         assert self.t_baseline_end is not None
         self._phase("inject")
         t0 = self.t_baseline_end
-        fault_tasks = [asyncio.ensure_future(self._run_fault(f, t0)) for f in self.scenario.faults]
+        faults = self.faults
+        assert faults is not None
+        fault_tasks = [asyncio.ensure_future(faults.run(f, t0)) for f in self.scenario.faults]
         self._tasks.extend(fault_tasks)
         objectives = self.scenario.objectives
         stable = self.scenario.steady_state.stable_for
@@ -537,7 +436,7 @@ class Drill:
                     raise task.exception()  # type: ignore[misc]
             faults_done = all(t.done() for t in fault_tasks)
             if faults_done and self.t_inj is not None:
-                recovered = now >= self._min_observation_end() and self._tracker.holds()
+                recovered = now >= faults.observation_end() and self._tracker.holds()
                 waiting = self.manual.waiting_for(
                     now, self.t_inj, include_optional=not self.options.ci
                 )
@@ -555,154 +454,17 @@ class Drill:
         for task in fault_tasks:
             task.cancel()
 
-    def _min_observation_end(self) -> float:
-        """A gray release must be watched through its steps, whatever the probes say."""
-        ends = [0.0]
-        for applied in self.applied:
-            fault = applied.fault
-            if isinstance(fault, GrayReleaseFault):
-                interval = fault.interval or float(applied.plan.detail.get("interval", 5.0))
-                ends.append(applied.injected_at + interval * (len(fault.steps) + 1))
-        return max(ends)
-
-    async def _run_fault(self, fault: AnyFault, t0: float) -> None:
-        await asyncio.sleep(max(0.0, t0 + fault.at - self._now()))
-        applied = await self._inject(fault)
-        if applied is None:
-            return
-        end = self._fault_end(fault, applied)
-        if end is not None:
-            await asyncio.sleep(max(0.0, end - self._now()))
-            await self._revert(applied)
-
-    def _fault_end(self, fault: AnyFault, applied: AppliedFault) -> float | None:
-        if isinstance(fault, LoadSurgeFault):
-            # the surge ends by itself; its "revert" is the moment users are back to baseline
-            return applied.injected_at + 2 * fault.ramp + fault.hold
-        if fault.duration is not None:
-            return applied.injected_at + fault.duration
-        return None
-
-    async def _inject(self, fault: AnyFault) -> AppliedFault | None:
-        assert self.target is not None
-        label = fault.label()
-        if isinstance(fault, LoadSurgeFault):
-            plan = FaultPlan(
-                label,
-                fault.action,
-                "traffic",
-                {},
-                {"users": self.scenario.traffic.users if self.scenario.traffic else 0},
-            )
-        else:
-            plan = await self._blocking(self.target.plan, fault)
-        plan_id = self._journal.fault_planned(plan)
-        started = self._now()
-        try:
-            if isinstance(fault, LoadSurgeFault):
-                assert self._traffic is not None
-                self._traffic.surge(fault.multiply, fault.ramp, fault.hold, start_at=started)
-                confirmation: Mapping[str, Any] = {"multiply": fault.multiply}
-            else:
-                confirmation = await self._blocking(self.target.apply, plan)
-        except Exception as exc:
-            # it may be half applied: keep it for teardown's revert
-            self.applied.append(AppliedFault(fault, plan, plan_id, started))
-            self.timeline.add_event(self._now(), FAULT_FAILED, label, error=str(exc))
-            self._journal.record("fault.failed", plan_id=plan_id, fault=label, error=str(exc))
-            raise
-        done = self._now()
-        applied = AppliedFault(fault, plan, plan_id, done)
-        self.applied.append(applied)
-        self._journal.fault_applied(plan_id, dict(confirmation))
-        if self.t_inj is None:
-            self.t_inj = done
-        # recovery is judged on what happens after the latest change to the system
-        self._tracker = self._new_tracker(after=done)
-        self.timeline.add_event(
-            done,
-            FAULT_INJECTED,
-            label,
-            action=fault.action,
-            subject=fault.subject(),
-            apply_s=round(done - started, 6),
-            touches=list(plan.touches),
-            confirmation=dict(confirmation),
-        )
-        self._say(
-            f"injected {label} ({fault.subject()}) in {(done - started) * 1000:.0f} ms", "yellow"
-        )
-        self.view.faults_in_force([a.fault.label() for a in self.applied if a.reverted_at is None])
-        return applied
-
-    async def _revert(self, applied: AppliedFault) -> None:
-        if applied.reverted_at is not None:
-            return
-        assert self.target is not None
-        label = applied.fault.label()
-        started = self._now()
-        try:
-            if applied.plan.driver == "traffic":
-                if self._traffic is not None and self._traffic.running():
-                    users = int(applied.plan.undo.get("users", 0))
-                    spawn = self.scenario.traffic.spawn_rate if self.scenario.traffic else 10.0
-                    self._traffic.set_users(users, spawn)
-                result: Mapping[str, Any] = {}
-            else:
-                result = await self._blocking(self.target.revert, applied.plan)
-        except Exception as exc:
-            self._journal.fault_revert_failed(applied.plan_id, str(exc))
-            self.timeline.add_event(self._now(), FAULT_FAILED, label, error=f"revert failed: {exc}")
-            self._say(f"REVERT FAILED for {label}: {exc}; run `gameday recover`", "bold red")
-            return
-        done = self._now()
-        applied.reverted_at = done
-        self._tracker = self._new_tracker(after=done)
-        self._journal.fault_reverted(applied.plan_id, dict(result))
-        self.timeline.add_event(
-            done,
-            FAULT_REVERTED,
-            label,
-            action=applied.fault.action,
-            revert_s=round(done - started, 6),
-        )
-        self._say(f"reverted {label}", "cyan")
-        self.view.faults_in_force([a.fault.label() for a in self.applied if a.reverted_at is None])
-
     # ------------------------------------------------------------------ verify / teardown
 
     async def _verify(self) -> None:
         self._phase("verify")
-        for ledger in self._ledgers:
-            result = await ledger.verify()
-            unreadable = {} if result.error is None else {"error": result.error}
-            self.timeline.add_event(
-                self._now(),
-                LEDGER,
-                ledger.name,
-                acked=[[seq, t] for seq, t in result.acked],
-                missing=[[seq, t] for seq, t in result.missing],
-                unacked_present=result.unacked_present,
-                **unreadable,
-            )
-            if result.error is not None:
-                self._say(
-                    f"ledger {ledger.name}: {len(result.acked)} acknowledged writes, "
-                    f"could not be read back ({result.attempts} attempts): {result.error}",
-                    "red",
-                )
-                continue
-            lost = len(result.missing)
-            self._say(
-                f"ledger {ledger.name}: {len(result.acked)} acknowledged writes, {lost} missing",
-                "red" if lost else "green",
-            )
+        await verify_ledgers(self._ledgers, self.timeline, self.clock, self._say)
 
     async def _teardown(self) -> None:
         self.timeline.add_event(self._now(), PHASE, "teardown")
         self.view.phase("teardown", self._elapsed())
-        for applied in reversed(self.applied):
-            await self._revert(applied)
+        if self.faults is not None:
+            await self.faults.revert_all()
         self._stop.set()
         for task in self._tasks:
             task.cancel()
@@ -723,10 +485,10 @@ class Drill:
         if self.target is not None:
             with contextlib.suppress(Exception):
                 await self._blocking(self.target.close)
-                if getattr(self.target, "started", False) and self._journal is not None:
+                if self.target.started and self._journal is not None:
                     self._journal.target_stopped(self.target.name, self.target.spec())
         if self._journal is not None:
-            unreverted = [a.fault.label() for a in self.applied if a.reverted_at is None]
+            unreverted = self.faults.in_force() if self.faults is not None else []
             self._journal.record("drill.finished", unreverted=unreverted)
             self._journal.close(clean=not unreverted)
         if self._lock is not None:
@@ -735,44 +497,36 @@ class Drill:
 
     # ------------------------------------------------------------------ report
 
-    def _finish(self) -> DrillOutcome:
-        from ..reports.audit import apply_audit
-        from ..reports.model import TargetInfo, build_report
-        from ..reports.render import write_renderings
-
+    def _record(self) -> DrillRecord:
         self.view.stop()
-        spec = self.target.spec() if self.target is not None else {}
-        raw = self.scenario_path.read_bytes() if self.scenario_path.is_file() else b""
-        report = build_report(
-            self.timeline,
-            self.scenario,
+        path = self.scenario_path
+        raw = path.read_bytes() if path.is_file() else b""
+        applied = self.faults.applied if self.faults is not None else []
+        return DrillRecord(
+            scenario=self.scenario,
+            scenario_path=path,
+            scenario_sha256=hashlib.sha256(raw).hexdigest(),
             run_id=self.run_id,
-            target=TargetInfo(self.scenario.target.type, spec),
+            run_dir=self.run_dir,
+            timeline=self.timeline,
+            target_type=self.scenario.target.type,
+            target_spec=self.target.spec() if self.target is not None else {},
             operator=self.options.operator,
             ended=self._now(),
-            scenario_path=str(self.scenario_path),
-            scenario_sha256=hashlib.sha256(raw).hexdigest(),
-            plans={a.fault.label(): a.plan.to_json() for a in self.applied},
+            plans={a.fault.label(): a.plan.to_json() for a in applied},
             aborted=self.abort_reason,
             error=self.error,
             budget_warnings=self.warnings,
-        )
-        o = self.options
-        report = apply_audit(
-            report, approver=o.approver, participants=o.participants, findings=o.findings
-        )
-        # redact last, over the finished text: no path through the report can leak a secret
-        text = self.resolver.redact(dumps_report(report.to_json()))
-        (self.run_dir / "report.json").write_text(text, encoding="utf-8")
-        formats = {"html", "junit", "markdown"} if o.ci else {"html"}
-        written = write_renderings(report, self.run_dir, formats=formats, sign_key=o.sign_key)
-        return DrillOutcome(
-            report.verdict, report.exit_code, report.reason, self.run_dir, report, written
+            redact=self.resolver.redact,
+            options=self.options,
         )
 
 
 def run_drill(
     scenario: Scenario, scenario_path: Path, options: RunOptions, view: DrillView
-) -> DrillOutcome:
-    """Run one drill to completion in a fresh event loop."""
+) -> DrillRecord:
+    """Run one drill to completion in a fresh event loop; publishing it is the reports' job."""
     return asyncio.run(Drill(scenario, scenario_path, options, view).run())
+
+
+__all__ = ["Drill", "DrillAborted", "InvalidRun", "RunOptions", "run_drill"]

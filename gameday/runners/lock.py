@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..targets.registry import lock_identity
+
 LOCK_NAME = "drill.lock"
 
 
@@ -31,25 +33,20 @@ class TargetLocked(Exception):
 
 def target_identity(driver: str, spec: Mapping[str, Any]) -> str:
     """Canonical text naming the target itself (not the drill's overrides of it)."""
-    if driver == "sandbox":
-        from ..sandbox.state import resolve_state_dir
-
-        ident: Mapping[str, Any] = {"state_dir": str(resolve_state_dir(spec.get("state_dir")))}
-    else:
-        ident = {k: v for k, v in spec.items() if k != "settings"}
+    ident, _ = lock_identity(driver, spec)
     return json.dumps({"driver": driver, **ident}, sort_keys=True, separators=(",", ":"))
 
 
 def lock_path_for(driver: str, spec: Mapping[str, Any], lock_dir: Path | None = None) -> Path:
     """Where the lock of this target lives.
 
-    The sandbox's lock is in its state dir, so drills started from any directory meet there;
-    other targets use ``$GAMEDAY_LOCK_DIR`` or ``~/.gameday/locks/<hash>.lock``.
+    A target type may keep its lock beside the target (the sandbox: in its state dir, so
+    drills started from any directory meet there); others use ``$GAMEDAY_LOCK_DIR`` or
+    ``~/.gameday/locks/<hash>.lock``.
     """
-    if lock_dir is None and driver == "sandbox":
-        from ..sandbox.state import resolve_state_dir
-
-        return resolve_state_dir(spec.get("state_dir")) / LOCK_NAME
+    _, own_dir = lock_identity(driver, spec)
+    if lock_dir is None and own_dir is not None:
+        return own_dir / LOCK_NAME
     directory = lock_dir or Path(
         os.environ.get("GAMEDAY_LOCK_DIR") or Path.home() / ".gameday" / "locks"
     )
@@ -81,19 +78,15 @@ class TargetLock:
     @classmethod
     def acquire(
         cls,
+        driver: str,
         spec: Mapping[str, Any],
         run_id: str,
         *,
-        driver: str | None = None,
         scenario: str = "",
         journal: Path | None = None,
         lock_dir: Path | None = None,
     ) -> TargetLock:
-        """Take the target's lock now or raise TargetLocked naming the drill that holds it.
-
-        ``driver`` defaults to "sandbox" for a spec with a ``state_dir`` (the sandbox's spec).
-        """
-        driver = driver or ("sandbox" if "state_dir" in spec else "unknown")
+        """Take the lock of target type ``driver`` at ``spec`` now, or raise TargetLocked."""
         path = lock_path_for(driver, spec, lock_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         # O_CLOEXEC: a child process (Locust) must not keep the lock after the runner died

@@ -6,10 +6,13 @@ polls that file, so an operator in another terminal (or a chat-ops bot) can mark
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import os
-from collections.abc import Sequence
+import sys
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,3 +101,19 @@ class ManualSteps:
             for s in self.pending()
             if include_optional or not s.step.optional
         )
+
+
+def read_operator_lines(on_line: Callable[[str], None], stop: Callable[[], bool]) -> None:
+    """Hand each line the operator types on the terminal to ``on_line`` on the running loop.
+
+    A daemon thread: a blocked readline must never hold the process open at exit.
+    """
+    loop = asyncio.get_running_loop()
+
+    def read() -> None:
+        for line in sys.stdin:
+            if stop():
+                return
+            loop.call_soon_threadsafe(on_line, line.strip())
+
+    threading.Thread(target=read, name="manual-steps", daemon=True).start()

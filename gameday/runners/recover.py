@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..analysis.verdict import Verdict
 from ..targets.base import Target, TargetError
+from ..targets.registry import target_from_spec
 from .journal import (
     Journal,
     JournalError,
@@ -30,7 +32,7 @@ from .journal import (
 )
 
 Outcome = Literal["recovered", "nothing", "refused", "failed"]
-EXIT_OK, EXIT_ERROR = 0, 4
+EXIT_OK, EXIT_ERROR = Verdict.PASSED.exit_code, Verdict.ERROR.exit_code
 
 
 @dataclass
@@ -76,7 +78,7 @@ def recover(
     """Recover the given journals, or every journal in the active-drill index.
 
     A journal whose runner is alive is refused unless ``force``. With no paths, live
-    drills in the index are reported and left alone. ``keep_target``: leave a sandbox
+    drills in the index are reported and left alone. ``keep_target``: leave a target
     the dead runner started running.
     """
     explicit = journal_paths is not None
@@ -139,8 +141,6 @@ def _do_recover(
             key = f"{plan.driver}:{sorted(plan.spec.items())}"
             try:
                 if key not in drivers:
-                    from ..targets import target_from_spec
-
                     drivers[key] = target_from_spec(plan.driver, plan.spec)
                 result = drivers[key].revert(plan)
             except (TargetError, OSError) as exc:
@@ -165,17 +165,14 @@ def _do_recover(
 
 
 def _stop_target(state: JournalState, journal: Journal) -> bool:
-    if state.driver != "sandbox":
-        return False
-    from ..sandbox import manage
-    from ..sandbox.state import SandboxError
-
+    """Stop a target the dead runner had started itself (the sandbox); False if none."""
     try:
-        manage.down(Path(state.spec["state_dir"]) if state.spec.get("state_dir") else None)
-    except SandboxError:
+        stopped = target_from_spec(state.driver, state.spec).stop_started()
+    except TargetError:
         return False
-    journal.target_stopped(state.driver, state.spec)
-    return True
+    if stopped:
+        journal.target_stopped(state.driver, state.spec)
+    return stopped
 
 
 def _stop_process(proc: ProcessEntry, grace_s: float = 3.0) -> bool:
@@ -239,7 +236,7 @@ def cmd_recover(journal: Path | None, force: bool, *, index_dir: Path | None = N
         for plan_id, error in item.failed:
             console.print(f"  [red]revert failed[/red] {escape(plan_id)}: {escape(error)}")
         if item.target_stopped:
-            console.print("  stopped the sandbox the drill had started")
+            console.print("  stopped the target the drill had started")
         if item.outcome != "recovered" and item.message:
             console.print(f"  {escape(item.message)}")
     return EXIT_OK if report.ok else EXIT_ERROR

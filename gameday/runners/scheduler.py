@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ..analysis.timeline import TICK_MISSED, Sample
 from .probes.base import Observation, Probe, describe_error, timeout_detail
-from .timeline import TICK_MISSED, Sample
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gameday.runners.probes import HttpProbe, Observation, parse_server_timing
+from gameday.runners.probes import HttpProber, Observation, parse_server_timing
 from gameday.scenarios.model import HttpProbe as HttpModel
 
 from .conftest import FakeHttp, run
@@ -16,7 +16,7 @@ def model(url: str, **kw: object) -> HttpModel:
 
 def sample_once(m: HttpModel) -> Observation:
     async def main() -> Observation:
-        probe = HttpProbe(m)
+        probe = HttpProber(m)
         try:
             return await probe.sample()
         finally:
@@ -105,7 +105,7 @@ def test_reconnects_after_failure(fake_http: FakeHttp) -> None:
     fake_http.routes["/hang"] = (200, {}, b"ok", 5.0)
 
     async def main() -> list[Observation]:
-        probe = HttpProbe(model(fake_http.url + "/h", timeout="300ms"))
+        probe = HttpProber(model(fake_http.url + "/h", timeout="300ms"))
         out = [await probe.sample()]
         first = probe._client
         probe.model = model(fake_http.url + "/hang", timeout="300ms")

@@ -9,10 +9,10 @@ import time
 import pytest
 
 from gameday.runners.probes import (
-    CommandProbe,
+    CommandProber,
     Observation,
-    PrometheusProbe,
-    TcpProbe,
+    PrometheusProber,
+    TcpProber,
     build_probe,
 )
 from gameday.runners.probes.base import compare
@@ -24,7 +24,7 @@ from gameday.scenarios.model import TcpProbe as TcpModel
 from .conftest import FakeHttp, run
 
 
-def sample(probe: TcpProbe | CommandProbe | PrometheusProbe) -> Observation:
+def sample(probe: TcpProber | CommandProber | PrometheusProber) -> Observation:
     async def main() -> Observation:
         try:
             return await probe.sample()
@@ -36,8 +36,8 @@ def sample(probe: TcpProbe | CommandProbe | PrometheusProbe) -> Observation:
 
 def test_tcp(fake_http: FakeHttp, closed_port: int) -> None:
     port = int(fake_http.url.rsplit(":", 1)[1])
-    up = TcpProbe(TcpModel(type="tcp", name="t", port=port))
-    down = TcpProbe(TcpModel(type="tcp", name="t", port=closed_port))
+    up = TcpProber(TcpModel(type="tcp", name="t", port=port))
+    down = TcpProber(TcpModel(type="tcp", name="t", port=closed_port))
     ok = sample(up)
     assert ok.ok and ok.latency is not None
     refused = sample(down)
@@ -50,20 +50,20 @@ def test_tcp_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
         await asyncio.sleep(30)
 
     monkeypatch.setattr(asyncio, "open_connection", hang)
-    probe = TcpProbe(
+    probe = TcpProber(
         TcpModel.model_validate({"type": "tcp", "name": "t", "port": 9, "timeout": "200ms"})
     )
     obs = sample(probe)
     assert not obs.ok and obs.detail == "timeout after 200ms"
 
 
-def command(run_: list[str], **kw: object) -> CommandProbe:
+def command(run_: list[str], **kw: object) -> CommandProber:
     probe = build_probe(
         CommandModel.model_validate({"type": "command", "name": "c", "run": run_, **kw}),
         run_id="r",
         receiver=None,
     )
-    assert isinstance(probe, CommandProbe)
+    assert isinstance(probe, CommandProber)
     return probe
 
 
@@ -135,7 +135,7 @@ def test_extract_value_shapes() -> None:
     assert extract_value(vector("NaN"))[0] != extract_value(vector("NaN"))[0]  # NaN passes through
 
 
-def prom(url: str, expect: str = "< 0.05", **kw: object) -> PrometheusProbe:
+def prom(url: str, expect: str = "< 0.05", **kw: object) -> PrometheusProber:
     m = PromModel.model_validate(
         {
             "type": "prometheus",
@@ -146,7 +146,7 @@ def prom(url: str, expect: str = "< 0.05", **kw: object) -> PrometheusProbe:
             **kw,
         }
     )
-    return PrometheusProbe(m)
+    return PrometheusProber(m)
 
 
 def test_prometheus_against_stand_in(fake_http: FakeHttp, closed_port: int) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gameday.runners.probes import AlertProbe, build_probe
+from gameday.runners.probes import AlertProber, build_probe
 from gameday.runners.receiver import AlertReceiver, PayloadError, ReceivedAlert, parse_payload
 from gameday.scenarios.model import AlertProbe as AlertModel
 
@@ -153,7 +153,7 @@ def test_alert_probe_passes_until_matching_alert_fires() -> None:
         run_id="r",
         receiver=rx,
     )
-    assert isinstance(probe, AlertProbe)
+    assert isinstance(probe, AlertProber)
 
     async def main() -> None:
         before = await probe.sample()

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from gameday.analysis.timeline import TICK_MISSED, Sample
 from gameday.runners.probes.base import Observation
 from gameday.runners.scheduler import MissedTicks, ProbeScheduler, default_cap
-from gameday.runners.timeline import TICK_MISSED, Sample
 
 from .conftest import run
 

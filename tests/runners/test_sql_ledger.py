@@ -7,7 +7,7 @@ import asyncio
 import psycopg
 import pytest
 
-from gameday.runners.probes import LedgerProbe, LedgerResult, Observation, SqlProbe, build_probe
+from gameday.runners.probes import LedgerProber, LedgerResult, Observation, SqlProber, build_probe
 from gameday.scenarios.model import LedgerProbe as LedgerModel
 from gameday.scenarios.model import SqlProbe as SqlModel
 
@@ -16,14 +16,14 @@ from .conftest import Postgres, free_port, run
 pytestmark = pytest.mark.slow
 
 
-def sql_probe(dsn: str, **kw: object) -> SqlProbe:
+def sql_probe(dsn: str, **kw: object) -> SqlProber:
     m = SqlModel.model_validate({"type": "sql", "name": "db", "dsn": dsn, **kw})
     probe = build_probe(m, run_id="x", receiver=None)
-    assert isinstance(probe, SqlProbe)
+    assert isinstance(probe, SqlProber)
     return probe
 
 
-async def once(probe: SqlProbe | LedgerProbe) -> Observation:
+async def once(probe: SqlProber | LedgerProber) -> Observation:
     return await probe.sample()
 
 
@@ -100,10 +100,10 @@ def test_sql_multi_host_read_write(postgres: Postgres) -> None:
     assert obs.ok and obs.value == str(postgres.port)
 
 
-def ledger(dsn: str, run_id: str, **kw: object) -> LedgerProbe:
+def ledger(dsn: str, run_id: str, **kw: object) -> LedgerProber:
     m = LedgerModel.model_validate({"type": "ledger", "name": "writes", "dsn": dsn, **kw})
     probe = build_probe(m, run_id=run_id, receiver=None)
-    assert isinstance(probe, LedgerProbe)
+    assert isinstance(probe, LedgerProber)
     return probe
 
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from gameday.runners import journal as journal_mod
 from gameday.runners.journal import Journal, active_journals, journal_held, read_journal
+from gameday.runners.journal import writer as journal_mod
 from gameday.runners.recover import cmd_recover, recover
 from gameday.scenarios.model import CommandFault
-from gameday.targets import plan_local_fault
 from gameday.targets.base import FaultPlan
+from gameday.targets.local import LocalDriver
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -131,7 +131,7 @@ import os, signal, subprocess, sys
 from pathlib import Path
 from gameday.runners.journal import Journal
 from gameday.scenarios.model import CommandFault
-from gameday.targets import CommandTarget, plan_local_fault
+from gameday.targets.local import LocalDriver
 
 run_dir, index_dir, marker = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 j = Journal.open(run_dir, index_dir=index_dir)
@@ -139,9 +139,9 @@ j.drill_started("dead", "sandbox", {"state_dir": str(run_dir / "no-sandbox")})
 child = subprocess.Popen(["sleep", "300"], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 j.process_started(child.pid, "locust-master", group=True)
 fault = CommandFault(action="command", run=["touch", str(marker)], undo=["rm", "-f", str(marker)])
-plan = plan_local_fault(fault)
+plan = LocalDriver().plan(fault)
 pid = j.fault_planned(plan)
-CommandTarget().apply(plan)
+LocalDriver().apply(plan)
 j.fault_applied(pid)
 print(child.pid, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
@@ -206,7 +206,7 @@ def test_failed_revert_exits_4_and_stays_pending(tmp_path: Path) -> None:
     fault = CommandFault(action="command", run=["true"], undo=["false"])
     with Journal.open(tmp_path, index_dir=idx) as j:
         j.drill_started("s", "sandbox", {})
-        j.fault_applied(j.fault_planned(plan_local_fault(fault)))
+        j.fault_applied(j.fault_planned(LocalDriver().plan(fault)))
         j.record(
             "drill.started", pid=2**22 + 7, pid_start=1, scenario="s", driver="sandbox", spec={}
         )

@@ -15,12 +15,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_second_drill_is_refused_with_the_holder_named(tmp_path: Path) -> None:
     spec = {"state_dir": str(tmp_path / "sbx")}
-    with TargetLock.acquire(spec, "run-one", scenario="db-crash"):
+    with TargetLock.acquire("sandbox", spec, "run-one", scenario="db-crash"):
         with pytest.raises(TargetLocked) as err:
-            TargetLock.acquire(spec, "run-two")
+            TargetLock.acquire("sandbox", spec, "run-two")
         assert "run-one" in str(err.value) and "db-crash" in str(err.value)
         assert err.value.holder["run_id"] == "run-one"
-    with TargetLock.acquire(spec, "run-two") as lock:  # released: free again
+    with TargetLock.acquire("sandbox", spec, "run-two") as lock:  # released: free again
         assert not lock.took_over
     assert lock_path_for("sandbox", spec) == tmp_path / "sbx" / "drill.lock"
 
@@ -29,17 +29,17 @@ def test_other_targets_lock_independently(tmp_path: Path) -> None:
     a = {"project": "a", "url": "http://x"}
     b = {"project": "b", "url": "http://x"}
     with (
-        TargetLock.acquire(a, "r1", driver="docker", lock_dir=tmp_path),
-        TargetLock.acquire(b, "r2", driver="docker", lock_dir=tmp_path),
+        TargetLock.acquire("docker", a, "r1", lock_dir=tmp_path),
+        TargetLock.acquire("docker", b, "r2", lock_dir=tmp_path),
         pytest.raises(TargetLocked),
     ):
-        TargetLock.acquire(dict(a), "r3", driver="docker", lock_dir=tmp_path)
+        TargetLock.acquire("docker", dict(a), "r3", lock_dir=tmp_path)
 
 
 HOLD_AND_DIE = """
 import os, signal, sys
 from gameday.runners.lock import TargetLock
-TargetLock.acquire({"state_dir": sys.argv[1]}, "dead-run", scenario="s")
+TargetLock.acquire("sandbox", {"state_dir": sys.argv[1]}, "dead-run", scenario="s")
 print(os.getpid(), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -55,7 +55,7 @@ def test_lock_of_a_dead_runner_is_taken_over(tmp_path: Path) -> None:
         timeout=60,
     )
     dead_pid = int(proc.stdout.split()[0])
-    with TargetLock.acquire({"state_dir": sd}, "new-run") as lock:
+    with TargetLock.acquire("sandbox", {"state_dir": sd}, "new-run") as lock:
         assert lock.took_over
         assert lock.previous["pid"] == dead_pid and lock.previous["run_id"] == "dead-run"
         assert lock.holder["run_id"] == "new-run"

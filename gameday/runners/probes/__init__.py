@@ -1,74 +1,59 @@
-"""Probe implementations, one module per probe type, and the factory that builds them."""
+"""Probe implementations, one module per probe type, and the factory that builds them.
+
+Runtime probes are named `<Type>Prober`; `<Type>Probe` is the scenario model it is built
+from (gameday/scenarios/model/probes.py). A new probe type is one module with a `Prober` subclass
+and one entry in `PROBER_TYPES`.
+"""
 
 from __future__ import annotations
 
-from ...scenarios.model import (
-    AlertProbe as AlertProbeModel,
-)
-from ...scenarios.model import (
-    AnyProbe,
-)
-from ...scenarios.model import (
-    CommandProbe as CommandProbeModel,
-)
-from ...scenarios.model import (
-    HttpProbe as HttpProbeModel,
-)
-from ...scenarios.model import (
-    LedgerProbe as LedgerProbeModel,
-)
-from ...scenarios.model import (
-    PrometheusProbe as PrometheusProbeModel,
-)
-from ...scenarios.model import (
-    SqlProbe as SqlProbeModel,
-)
-from ...scenarios.model import (
-    TcpProbe as TcpProbeModel,
-)
+from collections.abc import Mapping
+from typing import Any
+
+from ...scenarios.model import AnyProbe
 from ..receiver import AlertReceiver
-from .alert import AlertProbe
-from .base import Observation, Probe
-from .command import CommandProbe
-from .http import HttpProbe, ServerTiming, parse_server_timing
-from .ledger import LedgerProbe, LedgerResult
-from .prometheus import PrometheusProbe
-from .sql import SqlProbe
-from .tcp import TcpProbe
+from .alert import AlertProber
+from .base import Observation, Probe, Prober
+from .command import CommandProber
+from .http import HttpProber, ServerTiming, parse_server_timing
+from .ledger import LedgerProber, LedgerResult
+from .prometheus import PrometheusProber
+from .sql import SqlProber
+from .tcp import TcpProber
 
 __all__ = [
-    "AlertProbe",
-    "CommandProbe",
-    "HttpProbe",
-    "LedgerProbe",
+    "PROBER_TYPES",
+    "AlertProber",
+    "CommandProber",
+    "HttpProber",
+    "LedgerProber",
     "LedgerResult",
     "Observation",
     "Probe",
-    "PrometheusProbe",
+    "Prober",
+    "PrometheusProber",
     "ServerTiming",
-    "SqlProbe",
-    "TcpProbe",
+    "SqlProber",
+    "TcpProber",
     "build_probe",
     "parse_server_timing",
 ]
 
+# the Prober class for each scenario probe `type`
+PROBER_TYPES: Mapping[str, type[Prober[Any]]] = {
+    "http": HttpProber,
+    "tcp": TcpProber,
+    "sql": SqlProber,
+    "ledger": LedgerProber,
+    "command": CommandProber,
+    "prometheus": PrometheusProber,
+    "alert": AlertProber,
+}
+
 
 def build_probe(model: AnyProbe, *, run_id: str, receiver: AlertReceiver | None) -> Probe:
     """The probe for a (variable-rendered) scenario probe model."""
-    if isinstance(model, HttpProbeModel):
-        return HttpProbe(model)
-    if isinstance(model, TcpProbeModel):
-        return TcpProbe(model)
-    if isinstance(model, SqlProbeModel):
-        return SqlProbe(model)
-    if isinstance(model, LedgerProbeModel):
-        return LedgerProbe(model, run_id)
-    if isinstance(model, CommandProbeModel):
-        return CommandProbe(model)
-    if isinstance(model, PrometheusProbeModel):
-        return PrometheusProbe(model)
-    if isinstance(model, AlertProbeModel):
-        if receiver is None:
-            raise ValueError(f"probe {model.name!r}: an alert probe needs the drill's receiver")
-        return AlertProbe(model, receiver)
-    raise TypeError(f"unknown probe model {type(model).__name__}")
+    prober = PROBER_TYPES.get(model.type)
+    if prober is None:
+        raise TypeError(f"unknown probe model {type(model).__name__}")
+    return prober.build(model, run_id=run_id, receiver=receiver)

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from ...scenarios.model import AlertProbe as AlertProbeModel
+from typing import Self
+
+from ...scenarios.model import AlertProbe
 from ..receiver import AlertReceiver
-from .base import Observation, short
+from .base import Observation, Prober, short
 
 
-class AlertProbe:
-    """Reads the AlertReceiver's current state; value is the number of firing alerts."""
+class AlertProber(Prober[AlertProbe]):
+    """Reads the AlertReceiver's current state; value is the number of firing alerts.
 
-    type = "alert"
+    Nothing to close: the receiver is shared, and its owner stops it.
+    """
 
-    def __init__(self, model: AlertProbeModel, receiver: AlertReceiver) -> None:
-        self.model = model
-        self.name = model.name
-        self.every = model.every
-        self.timeout = model.timeout
+    def __init__(self, model: AlertProbe, receiver: AlertReceiver) -> None:
+        super().__init__(model)
         self.receiver = receiver
+
+    @classmethod
+    def build(cls, model: AlertProbe, *, run_id: str, receiver: AlertReceiver | None) -> Self:
+        """Needs the drill's receiver."""
+        if receiver is None:
+            raise ValueError(f"probe {model.name!r}: an alert probe needs the drill's receiver")
+        return cls(model, receiver)
 
     async def sample(self) -> Observation:
         """No I/O: the receiver already holds what Alertmanager sent."""
@@ -28,6 +35,3 @@ class AlertProbe:
         return Observation(
             False, latency=0.0, value=len(firing), detail=short("firing: " + ", ".join(names))
         )
-
-    async def close(self) -> None:
-        """The receiver is shared; its owner stops it."""

@@ -1,4 +1,5 @@
-"""What every probe shares: the Observation it returns, the Probe protocol, failure wording."""
+"""What every probe shares: the Observation it returns, the Probe protocol, the Prober base
+every probe type builds on, and failure wording."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import errno
 import math
 import re
 import socket
+from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, Self, TypeVar, runtime_checkable
 
+from ...scenarios.model import AnyProbe
 from ...scenarios.units import format_duration
+from ..receiver import AlertReceiver
 
 T = TypeVar("T")
+M = TypeVar("M", bound=AnyProbe)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,34 @@ class Probe(Protocol):
     async def close(self) -> None:
         """Release connections; safe to call more than once."""
         ...
+
+
+class Prober(ABC, Generic[M]):
+    """The runtime side of one scenario probe model `M`: a `Probe` the scheduler samples.
+
+    Name, type, interval and timeout come from the model. A new probe type is one module
+    with a subclass (`sample`, and `close` when it holds anything between samples) and one
+    entry in `PROBER_TYPES` (probes/__init__.py) under its scenario `type`.
+    """
+
+    def __init__(self, model: M) -> None:
+        self.model = model
+        self.name: str = model.name
+        self.type: str = model.type
+        self.every: float = model.every
+        self.timeout: float = model.timeout
+
+    @classmethod
+    def build(cls, model: M, *, run_id: str, receiver: AlertReceiver | None) -> Self:
+        """How `build_probe` makes one; override when the probe needs more than its model."""
+        return cls(model)
+
+    @abstractmethod
+    async def sample(self) -> Observation:
+        """Take one observation; never raises, enforces its own timeout."""
+
+    async def close(self) -> None:
+        """Nothing held between samples; override to release connections."""
 
 
 def timeout_detail(timeout: float) -> str:

@@ -8,22 +8,14 @@ import os
 import signal
 import time
 
-from ...scenarios.model import CommandProbe as CommandProbeModel
-from .base import Observation, short, timeout_detail
+from ...scenarios.model import CommandProbe
+from .base import Observation, Prober, short, timeout_detail
 
 _OUTPUT_LIMIT = 64 * 1024
 
 
-class CommandProbe:
+class CommandProber(Prober[CommandProbe]):
     """Runs the command in its own session so a timeout kills it and its children."""
-
-    type = "command"
-
-    def __init__(self, model: CommandProbeModel) -> None:
-        self.model = model
-        self.name = model.name
-        self.every = model.every
-        self.timeout = model.timeout
 
     async def sample(self) -> Observation:
         """Run once; value is the exit code."""
@@ -61,6 +53,3 @@ class CommandProbe:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2.0):
                 await proc.wait()
-
-    async def close(self) -> None:
-        """Nothing held between samples."""

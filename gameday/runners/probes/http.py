@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import aiohttp
 import certifi
 
-from ...scenarios.model import HttpProbe as HttpProbeModel
+from ...scenarios.model import HttpProbe
 from ...scenarios.units import format_duration
-from .base import Observation, describe_error, short, timeout_detail
+from .base import Observation, Prober, describe_error, short, timeout_detail
 
 
 @dataclass(frozen=True)
@@ -90,20 +90,15 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-class HttpProbe:
+class HttpProber(Prober[HttpProbe]):
     """One shared aiohttp session; dropped and rebuilt after any transport failure.
 
     aiohttp rather than httpx: its C parser makes a sample cost about half the CPU
     (bench/probes.py: 562 vs 1,125 µs), which is what bounds samples per second on one core.
     """
 
-    type = "http"
-
-    def __init__(self, model: HttpProbeModel) -> None:
-        self.model = model
-        self.name = model.name
-        self.every = model.every
-        self.timeout = model.timeout
+    def __init__(self, model: HttpProbe) -> None:
+        super().__init__(model)
         self._client: aiohttp.ClientSession | None = None
         self._users: dict[int, int] = {}  # in-flight requests per session, to close retired ones
         self._retired: set[int] = set()

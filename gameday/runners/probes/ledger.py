@@ -7,13 +7,14 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 from psycopg import errors, sql
 
-from ...scenarios.model import LedgerProbe as LedgerProbeModel
-from .base import Background, Observation, describe_error, timeout_detail
+from ...scenarios.model import LedgerProbe
+from ..receiver import AlertReceiver
+from .base import Background, Observation, Prober, describe_error, timeout_detail
 from .sql import Connections, discard
 
 
@@ -48,22 +49,22 @@ class _State:
     acked: dict[int, float] = field(default_factory=dict)
 
 
-class LedgerProbe:
+class LedgerProber(Prober[LedgerProbe]):
     """Each sample INSERTs the next sequence number and COMMITs; ok only when the commit returned."""
 
-    type = "ledger"
-
-    def __init__(self, model: LedgerProbeModel, run_id: str) -> None:
-        self.model = model
-        self.name = model.name
-        self.every = model.every
-        self.timeout = model.timeout
+    def __init__(self, model: LedgerProbe, run_id: str) -> None:
+        super().__init__(model)
         self.run_id = run_id
         self._pool = Connections(model.dsn, model.timeout, autocommit=False)
         self._background = Background()
         self._state = _State()
         self._table_ready = False
         self._table = sql.Identifier(model.table)
+
+    @classmethod
+    def build(cls, model: LedgerProbe, *, run_id: str, receiver: AlertReceiver | None) -> Self:
+        """Writes are tagged with the drill's run id."""
+        return cls(model, run_id)
 
     @property
     def acked(self) -> list[tuple[int, float]]:

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from ...scenarios.model import PrometheusProbe as PrometheusProbeModel
-from .base import Observation, compare, describe_error, short, timeout_detail
+from ...scenarios.model import PrometheusProbe
+from .base import Observation, Prober, compare, describe_error, short, timeout_detail
 
 
 def extract_value(body: Any) -> tuple[float | None, str]:
@@ -44,16 +44,11 @@ def extract_value(body: Any) -> tuple[float | None, str]:
         return None, short(f"not a number: {pair[1]!r}")
 
 
-class PrometheusProbe:
+class PrometheusProber(Prober[PrometheusProbe]):
     """GET {url}/api/v1/query; passes when the first value meets `expect`."""
 
-    type = "prometheus"
-
-    def __init__(self, model: PrometheusProbeModel) -> None:
-        self.model = model
-        self.name = model.name
-        self.every = model.every
-        self.timeout = model.timeout
+    def __init__(self, model: PrometheusProbe) -> None:
+        super().__init__(model)
         self._client: httpx.AsyncClient | None = None
 
     async def sample(self) -> Observation:

@@ -9,8 +9,8 @@ from typing import Any
 
 import psycopg
 
-from ...scenarios.model import SqlProbe as SqlProbeModel
-from .base import Background, Observation, describe_error, short, timeout_detail
+from ...scenarios.model import SqlProbe
+from .base import Background, Observation, Prober, describe_error, short, timeout_detail
 
 _TRUE = {"t", "true", "on", "yes", "y", "1"}
 _FALSE = {"f", "false", "off", "no", "n", "0"}
@@ -74,16 +74,11 @@ def discard(conn: psycopg.AsyncConnection[Any]) -> None:
         conn.pgconn.finish()
 
 
-class SqlProbe:
+class SqlProber(Prober[SqlProbe]):
     """Passes when the query runs within the timeout and (if given) returns `expect`."""
 
-    type = "sql"
-
-    def __init__(self, model: SqlProbeModel) -> None:
-        self.model = model
-        self.name = model.name
-        self.every = model.every
-        self.timeout = model.timeout
+    def __init__(self, model: SqlProbe) -> None:
+        super().__init__(model)
         self._pool = Connections(model.dsn, model.timeout, autocommit=True)
         self._background = Background()
 

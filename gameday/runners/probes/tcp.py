@@ -6,20 +6,12 @@ import asyncio
 import contextlib
 import time
 
-from ...scenarios.model import TcpProbe as TcpProbeModel
-from .base import Observation, describe_error, timeout_detail
+from ...scenarios.model import TcpProbe
+from .base import Observation, Prober, describe_error, timeout_detail
 
 
-class TcpProbe:
+class TcpProber(Prober[TcpProbe]):
     """Passes when a TCP connection is established within the timeout."""
-
-    type = "tcp"
-
-    def __init__(self, model: TcpProbeModel) -> None:
-        self.model = model
-        self.name = model.name
-        self.every = model.every
-        self.timeout = model.timeout
 
     async def sample(self) -> Observation:
         """Open and close one connection."""
@@ -38,6 +30,3 @@ class TcpProbe:
             async with asyncio.timeout(0.5):
                 await writer.wait_closed()
         return Observation(True, latency=latency)
-
-    async def close(self) -> None:
-        """Nothing held between samples."""

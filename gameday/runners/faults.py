@@ -1,0 +1,164 @@
+"""The drill's faults in force: inject on schedule, journal first, revert exactly once.
+
+Faults the drill performs itself (command, load surge) go to the local driver; every other
+fault to the target's driver. Which driver reverts a plan is the plan's own ``driver``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..analysis.timeline import FAULT_FAILED, FAULT_INJECTED, FAULT_REVERTED, Clock, Timeline
+from ..scenarios.model import AnyFault, GrayReleaseFault, LoadSurgeFault
+from ..scenarios.target_types import LOCAL_FAULTS
+from ..targets.base import FaultPlan, Target
+from .console import DrillView
+from .journal import Journal
+
+
+@dataclass
+class AppliedFault:
+    fault: AnyFault
+    plan: FaultPlan
+    plan_id: str
+    injected_at: float
+    reverted_at: float | None = None
+
+
+class FaultRunner:
+    """Applies and reverts one drill's faults; ``applied`` is what teardown must undo."""
+
+    def __init__(
+        self,
+        target: Target,
+        local: Target,
+        journal: Journal,
+        timeline: Timeline,
+        clock: Clock,
+        view: DrillView,
+        on_change: Callable[[float], None],
+    ) -> None:
+        self.target = target
+        self.local = local
+        self.journal = journal
+        self.timeline = timeline
+        self.clock = clock
+        self.view = view
+        self.on_change = on_change  # the system changed at t: judge recovery from there
+        self.applied: list[AppliedFault] = []
+        self.first_injected: float | None = None
+
+    def _driver(self, name: str) -> Target:
+        return self.local if name == self.local.name else self.target
+
+    def _say(self, text: str, style: str) -> None:
+        self.view.line(text, self.clock.elapsed(self.clock.now()), style)
+
+    def in_force(self) -> list[str]:
+        """Labels of the faults applied and not yet reverted."""
+        return [a.fault.label() for a in self.applied if a.reverted_at is None]
+
+    async def run(self, fault: AnyFault, t0: float) -> None:
+        """Inject ``fault`` at ``t0 + at``; revert it when its duration ends."""
+        await asyncio.sleep(max(0.0, t0 + fault.at - self.clock.now()))
+        applied = await self.inject(fault)
+        end = self._end(applied)
+        if end is not None:
+            await asyncio.sleep(max(0.0, end - self.clock.now()))
+            await self.revert(applied)
+
+    def _end(self, applied: AppliedFault) -> float | None:
+        fault = applied.fault
+        if isinstance(fault, LoadSurgeFault):
+            # the surge ends by itself; its "revert" is the moment users are back to baseline
+            return applied.injected_at + 2 * fault.ramp + fault.hold
+        if fault.duration is not None:
+            return applied.injected_at + fault.duration
+        return None
+
+    def observation_end(self) -> float:
+        """A gray release must be watched through its steps, whatever the probes say."""
+        ends = [0.0]
+        for applied in self.applied:
+            fault = applied.fault
+            if isinstance(fault, GrayReleaseFault):
+                interval = fault.interval or float(applied.plan.detail.get("interval", 5.0))
+                ends.append(applied.injected_at + interval * (len(fault.steps) + 1))
+        return max(ends)
+
+    async def inject(self, fault: AnyFault) -> AppliedFault:
+        """Plan, journal, apply and confirm one fault; a failure leaves it for teardown."""
+        driver = self.local if fault.action in LOCAL_FAULTS else self.target
+        label = fault.label()
+        plan = await asyncio.to_thread(driver.plan, fault)
+        plan_id = self.journal.fault_planned(plan)
+        started = self.clock.now()
+        try:
+            confirmation: dict[str, Any] = dict(await asyncio.to_thread(driver.apply, plan))
+            confirmation.update(await asyncio.to_thread(driver.confirm, plan))
+        except Exception as exc:
+            # it may be half applied: keep it for teardown's revert
+            self.applied.append(AppliedFault(fault, plan, plan_id, started))
+            self.timeline.add_event(self.clock.now(), FAULT_FAILED, label, error=str(exc))
+            self.journal.record("fault.failed", plan_id=plan_id, fault=label, error=str(exc))
+            raise
+        done = self.clock.now()
+        applied = AppliedFault(fault, plan, plan_id, done)
+        self.applied.append(applied)
+        self.journal.fault_applied(plan_id, confirmation)
+        if self.first_injected is None:
+            self.first_injected = done
+        self.on_change(done)
+        self.timeline.add_event(
+            done,
+            FAULT_INJECTED,
+            label,
+            action=fault.action,
+            subject=fault.subject(),
+            apply_s=round(done - started, 6),
+            touches=list(plan.touches),
+            confirmation=confirmation,
+        )
+        self._say(
+            f"injected {label} ({fault.subject()}) in {(done - started) * 1000:.0f} ms", "yellow"
+        )
+        self.view.faults_in_force(self.in_force())
+        return applied
+
+    async def revert(self, applied: AppliedFault) -> None:
+        """Undo one fault (once); a failed revert is journaled and stays in force."""
+        if applied.reverted_at is not None:
+            return
+        label = applied.fault.label()
+        started = self.clock.now()
+        driver = self._driver(applied.plan.driver)
+        try:
+            result: Mapping[str, Any] = await asyncio.to_thread(driver.revert, applied.plan)
+        except Exception as exc:
+            self.journal.fault_revert_failed(applied.plan_id, str(exc))
+            self.timeline.add_event(
+                self.clock.now(), FAULT_FAILED, label, error=f"revert failed: {exc}"
+            )
+            self._say(f"REVERT FAILED for {label}: {exc}; run `gameday recover`", "bold red")
+            return
+        done = self.clock.now()
+        applied.reverted_at = done
+        self.on_change(done)
+        self.journal.fault_reverted(applied.plan_id, dict(result))
+        self.timeline.add_event(
+            done,
+            FAULT_REVERTED,
+            label,
+            action=applied.fault.action,
+            revert_s=round(done - started, 6),
+        )
+        self._say(f"reverted {label}", "cyan")
+        self.view.faults_in_force(self.in_force())
+
+    async def revert_all(self) -> None:
+        """Teardown: everything still applied, newest first."""
+        for applied in reversed(self.applied):
+            await self.revert(applied)

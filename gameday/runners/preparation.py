@@ -1,0 +1,65 @@
+"""What a drill prepares from its scenario before anything runs: secrets, probes, traffic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..analysis.timeline import ProbeRole
+from ..scenarios.model import AnyProbe, Scenario
+from ..scenarios.references import SECRET, Resolver, SecretError
+from ..traffic.runner import TrafficConfig
+
+
+def unresolvable_secret(scenario: Scenario, base_dir: Path) -> str | None:
+    """The first ${env:}/${file:} reference that cannot be resolved, with why (None: all can)."""
+    probe = Resolver(variables={}, base_dir=base_dir)
+    for match in SECRET.finditer(scenario.model_dump_json()):
+        try:
+            probe.render(match.group(0))
+        except SecretError as exc:
+            return f"secret reference {match.group(0)}: {exc}"
+    return None
+
+
+def probe_models(scenario: Scenario) -> list[tuple[AnyProbe, ProbeRole]]:
+    """Every probe with its role: judged ("steady") or only recorded ("evidence")."""
+    steady: list[tuple[AnyProbe, ProbeRole]] = [(p, "steady") for p in scenario.steady_state.probes]
+    return steady + [(p, "evidence") for p in scenario.evidence]
+
+
+def render_model(resolver: Resolver, model: AnyProbe) -> AnyProbe:
+    """Fill variables and secrets into every string field of a probe."""
+
+    def render(value: Any) -> Any:
+        if isinstance(value, str):
+            return resolver.render(value)
+        if isinstance(value, list):
+            return [render(v) for v in value]
+        if isinstance(value, dict):
+            return {k: render(v) for k, v in value.items()}
+        return value
+
+    data = {name: render(getattr(model, name)) for name in type(model).model_fields}
+    return type(model).model_construct(**data)
+
+
+def traffic_config(scenario: Scenario, scenario_path: Path, resolver: Resolver) -> TrafficConfig:
+    """The Locust run the scenario's ``traffic:`` asks for, bounded by the drill's own limit."""
+    from ..traffic.profiles import BUILTIN_PROFILES
+
+    traffic = scenario.traffic
+    assert traffic is not None
+    if traffic.locustfile:
+        locustfile = (scenario_path.parent / traffic.locustfile).resolve()
+    else:
+        locustfile = BUILTIN_PROFILES[traffic.profile or "payments"]
+    return TrafficConfig(
+        host=resolver.render(traffic.host),
+        users=traffic.users,
+        spawn_rate=traffic.spawn_rate,
+        max_duration_s=scenario.guardrails.max_duration + 60,
+        max_requests=traffic.max_requests,
+        locustfile=locustfile,
+        workers=traffic.workers,
+    )
