@@ -233,7 +233,7 @@ def drill_scenario() -> Any:
 
 def drill_timeline(seconds: int) -> Any:
     """A drill of `seconds` with 12 probes at 1 Hz and a traffic window per second."""
-    from gameday.runners.timeline import (
+    from gameday.analysis.timeline import (
         ALERT,
         FAULT_INJECTED,
         PHASE,

@@ -9,15 +9,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .analysis.verdict import Verdict, worst
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from .analysis.budget import TargetTimings
     from .reports.model import Report
-    from .runners.budget import TargetTimings
     from .scenarios.model import Scenario, Suite
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED, EXIT_ERROR = 0, 1, 2, 3, 4
+EXIT_OK = Verdict.PASSED.exit_code
+EXIT_INVALID = Verdict.INVALID.exit_code
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -45,7 +47,9 @@ def _load_checked(path: Path) -> tuple[Scenario | Suite, list[tuple[Path, Scenar
     """Load a scenario or suite (with the scenarios it names); raises ScenarioError."""
     from .scenarios.loader import load_document, load_suite_scenarios
     from .scenarios.model import Suite
+    from .targets.registry import load_plugins
 
+    load_plugins()  # scenarios may name a target type an installed package registers
     document = load_document(path)
     members = load_suite_scenarios(document, path) if isinstance(document, Suite) else []
     return document, members
@@ -101,7 +105,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _print_plan(out: Console, scenario: Scenario) -> None:
     from rich.table import Table
 
-    from .runners.budget import budget_warnings
+    from .analysis.budget import budget_warnings
     from .scenarios import plan
     from .scenarios.units import format_duration
 
@@ -129,14 +133,10 @@ def _print_plan(out: Console, scenario: Scenario) -> None:
 
 
 def _target_timings(scenario: Scenario) -> TargetTimings | None:
-    """The sandbox's timing floors come from its settings alone, so plan can use them offline."""
-    from .scenarios.model import SandboxTarget
+    """The timing floors the target type can state offline (None: it would mean contacting it)."""
+    from .targets.registry import offline_timings
 
-    if not isinstance(scenario.target, SandboxTarget):
-        return None  # reading a remote target's settings would mean contacting it
-    from .targets import make_target
-
-    return make_target(scenario.target).timings()
+    return offline_timings(scenario.target)
 
 
 # --------------------------------------------------------------------------- schema
@@ -160,7 +160,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .runners.console import make_view
-    from .runners.engine import InvalidRun, RunOptions, run_drill
+    from .runners.engine import InvalidRun, run_drill
+    from .runners.record import RunOptions
     from .scenarios.model import Scenario
     from .scenarios.problems import ScenarioError
 
@@ -171,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     runs = [(Path(args.path), document)] if isinstance(document, Scenario) else members
     stop_on_failure = getattr(document, "stop_on_failure", True)
     from .reports.audit import AuditInputError, load_findings, parse_participant
-    from .reports.junit import render_junit
+    from .reports.publish import publish, publish_suite
     from .reports.render import check_sign_key
     from .reports.signing import SigningKeyError
     from .reports.summary import print_summary
@@ -196,33 +197,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         findings=Path(args.findings) if args.findings else None,
         **({"operator": args.operator} if args.operator else {}),
     )
-    worst = EXIT_OK
+    verdicts: list[Verdict] = []
     out = _console()
     reports: list[Report] = []
     for path, scenario in runs:
         try:
-            outcome = run_drill(scenario, path, options, make_view(args.ci))
+            record = run_drill(scenario, path, options, make_view(args.ci))
         except InvalidRun as exc:
             _console(stderr=True).print(f"[red]error[/red]: {path}: {exc}")
             _console(stderr=True).print("nothing was run.")
             return EXIT_INVALID
+        outcome = publish(record)
         print_summary(out, outcome.report, outcome.run_dir, outcome.written)
         reports.append(outcome.report)
-        worst = max(worst, outcome.exit_code, key=_severity)
-        if outcome.exit_code != EXIT_OK and stop_on_failure and len(runs) > 1:
+        verdicts.append(outcome.verdict)
+        if outcome.verdict is not Verdict.PASSED and stop_on_failure and len(runs) > 1:
             out.print("stopping the suite: stop_on_failure is set")
             break
     if args.ci and len(reports) > 1:
         # one JUnit file for the whole suite: a test suite per scenario
-        suite_junit = Path(args.report_dir) / "junit.xml"
-        suite_junit.write_text(render_junit(reports), encoding="utf-8")
+        suite_junit = publish_suite(reports, Path(args.report_dir))
         out.print(f"suite junit: {suite_junit}")
-    return worst
-
-
-def _severity(code: int) -> int:
-    # error > aborted > failed > passed, whatever the numbers
-    return {EXIT_OK: 0, EXIT_FAILED: 1, EXIT_ABORTED: 2, EXIT_ERROR: 3}.get(code, 4)
+    return worst(verdicts).exit_code
 
 
 # --------------------------------------------------------------------------- recover / ack
@@ -361,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--html", metavar="FILE", help="also write an HTML index with charts")
     render = report.add_parser("render", help="write HTML, Markdown or JUnit from report.json")
     render.add_argument("report_dir", metavar="REPORT_DIR")
-    render.add_argument("--format", action="append", choices=["html", "markdown", "junit"])
+    from .reports.formats import FORMATS
+
+    render.add_argument("--format", action="append", choices=list(FORMATS))
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("recover", help="revert what a dead runner left applied (reads its journal)")

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .analysis.verdict import Verdict
+
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
 
@@ -30,18 +32,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def run_scenario(scenario: Scenario, path: Path, report_root: Path, sign: Path | None) -> Report:
-    """Run one drill in CI mode and write its renderings (tests replace this to stay offline)."""
-    from .reports.render import write_renderings
+    """Run one drill in CI mode and publish it, signed with `sign` (tests replace this to stay offline)."""
+    from .reports.publish import publish
     from .runners.console import make_view
-    from .runners.engine import RunOptions, run_drill
+    from .runners.engine import run_drill
+    from .runners.record import RunOptions
 
-    outcome = run_drill(
-        scenario, path, RunOptions(ci=True, report_root=report_root), make_view(True)
-    )
-    write_renderings(
-        outcome.report, outcome.run_dir, formats={"html", "junit", "markdown"}, sign_key=sign
-    )
-    return outcome.report
+    options = RunOptions(ci=True, report_root=report_root, sign_key=sign)
+    return publish(run_drill(scenario, path, options, make_view(True))).report
 
 
 def objective_names(scenario: Scenario) -> list[str]:
@@ -117,7 +115,7 @@ class DrillItem(pytest.Item):
         assert isinstance(parent, DrillFile)
         report = parent.report()
         if self.objective is None:
-            if report.verdict != "passed":
+            if report.verdict is not Verdict.PASSED:
                 raise DrillFailure(f"{report.verdict}: {report.reason}")
             return
         found = [r for r in report.objectives if r.name == self.objective]

@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-from .model import Report
+from ..analysis.verdict import Verdict
+from .report import Report
 
 # Which frameworks each report section serves (shown next to the section, and in the index).
 CONTROLS: Mapping[str, Sequence[str]] = {
@@ -125,7 +126,7 @@ def findings(report: Report) -> list[dict[str, Any]]:
                     "source": f"objective {r.name}",
                 }
             )
-    if report.verdict in ("aborted", "error"):
+    if report.verdict in (Verdict.ABORTED, Verdict.ERROR):
         out.append(
             {
                 "title": f"drill {report.verdict}: {report.reason}",

@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 
 from ..scenarios.units import format_duration, parse_duration
-from .model import Report
+from .report import Report
 
 MAX_BUCKETS = 600  # points per series: ~1 per screen pixel, whatever the drill length
 DEADLINE_OBJECTIVES = ("detection_time", "failover_time", "recovery_time", "rollback_time")

@@ -5,17 +5,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..analysis.verdict import Verdict
+from .formats import FORMATS
 from .history import TRENDS, fmt, load_runs, render_index
-from .render import ENVELOPE, FORMATS, read_report, write_renderings
+from .render import ENVELOPE, REPORT_JSON, read_report, write_renderings
 from .signing import SigningKeyError, generate_keypair, keyid, load_private_key, load_public_key
 from .verify import verify_run
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 def _error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
-    return EXIT_INVALID
+    return Verdict.INVALID.exit_code
 
 
 def cmd_keygen(out: Path) -> int:
@@ -33,7 +33,7 @@ def cmd_keygen(out: Path) -> int:
     print(f"private key: {out} (keep it secret; sign with `gameday run … --sign {out}`)")
     print(f"public key:  {pub} (give it to auditors: `gameday verify RUN_DIR --key {pub}`)")
     print(f"fingerprint: {keyid(load_private_key(out).public_key())}")
-    return EXIT_OK
+    return Verdict.PASSED.exit_code
 
 
 def cmd_verify(report_dir: Path, key: Path | None) -> int:
@@ -51,9 +51,9 @@ def cmd_verify(report_dir: Path, key: Path | None) -> int:
         print(f"  FAIL  {problem}")
     if result.ok:
         print(f"verified: {report_dir} (key {result.key_id})")
-        return EXIT_OK
+        return Verdict.PASSED.exit_code
     print(f"NOT verified: {report_dir}: {len(result.problems)} problem(s)")
-    return EXIT_FAILED
+    return Verdict.FAILED.exit_code
 
 
 def cmd_history(dir: Path, html_out: Path | None) -> int:
@@ -76,7 +76,7 @@ def cmd_history(dir: Path, html_out: Path | None) -> int:
         widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
         for row in (header, *rows):
             print("  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
-        passed = sum(p.verdict == "passed" for p in points)
+        passed = sum(p.verdict is Verdict.PASSED for p in points)
         print(f"  {passed}/{len(points)} passed")
     if html_out is not None:
         try:
@@ -84,24 +84,24 @@ def cmd_history(dir: Path, html_out: Path | None) -> int:
         except OSError as exc:
             return _error(f"cannot write {html_out}: {exc.strerror or exc}")
         print(f"\nhistory page: {html_out}")
-    return EXIT_OK
+    return Verdict.PASSED.exit_code
 
 
 def cmd_render(report_dir: Path, formats: set[str]) -> int:
     """Render report.json again (e.g. after an upgrade); refuses to touch a signed report."""
-    unknown = formats - FORMATS
+    unknown = formats - set(FORMATS)
     if unknown:
         return _error(
             f"unknown format(s) {', '.join(sorted(unknown))}; choose from {', '.join(sorted(FORMATS))}"
         )
-    if not (report_dir / "report.json").is_file():
-        return _error(f"{report_dir} has no report.json")
+    if not (report_dir / REPORT_JSON).is_file():
+        return _error(f"{report_dir} has no {REPORT_JSON}")
     if (report_dir / ENVELOPE).exists():
         return _error(f"{report_dir} is signed; re-rendering would invalidate {ENVELOPE}")
     try:
         _, report = read_report(report_dir)
     except (ValueError, KeyError, TypeError) as exc:
-        return _error(f"{report_dir / 'report.json'} cannot be read: {exc}")
+        return _error(f"{report_dir / REPORT_JSON} cannot be read: {exc}")
     for path in write_renderings(report, report_dir, formats=formats, sign_key=None):
         print(f"wrote {path}")
-    return EXIT_OK
+    return Verdict.PASSED.exit_code

@@ -8,9 +8,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..analysis.verdict import Verdict
 from .chart import trend_svg
 from .html import environment
-from .model import Report
+from .report import Report
 
 TRENDS = (
     ("recovery_time", "recovery", "s"),
@@ -27,7 +28,7 @@ class RunPoint:
     path: Path
     run_id: str
     started: str
-    verdict: str
+    verdict: Verdict
     signed: bool
     values: dict[str, tuple[float | None, bool | None, str]]  # objective → measured, passed, bound
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import jinja2
 
 from .chart import MAX_BUCKETS, timeline_svg
-from .model import Report
+from .report import Report
 from .view import context
 
 _ENV = jinja2.Environment(

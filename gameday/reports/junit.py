@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from .model import Report
+from ..analysis.verdict import Verdict
+from .report import Report
 from .view import deviation_list
 
 _FAILURE_TYPE = "gameday.ObjectiveMissed"
@@ -34,12 +35,12 @@ def _suite(report: Report, index: int, hostname: str) -> ET.Element:
     drill = ET.Element(
         "testcase", name="drill", classname=classname, time=f"{report.duration_s:.3f}"
     )
-    if report.verdict == "error":
+    if report.verdict is Verdict.ERROR:
         errors += 1
         ET.SubElement(
             drill, "error", message=report.reason, type="gameday.DrillError"
         ).text = report.reason
-    elif report.verdict != "passed":
+    elif report.verdict is not Verdict.PASSED:
         failures += 1
         text = "\n".join(deviation_list(report)) or report.reason
         ET.SubElement(
@@ -65,7 +66,7 @@ def _suite(report: Report, index: int, hostname: str) -> ET.Element:
     props = ET.SubElement(suite, "properties")
     for name, value in (
         ("run_id", report.run_id),
-        ("verdict", report.verdict),
+        ("verdict", report.verdict.value),
         ("exit_code", str(report.exit_code)),
         ("target", report.target.type),
         ("operator", report.operator),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from ..analysis.verdict import Verdict
 from ..scenarios.units import format_duration
 from .audit import effective_audit
 from .html import environment
-from .model import Report
+from .report import Report
 from .view import deviation_list, objective_rows, utc, wall
 
-_ICONS = {"passed": "✅", "failed": "❌", "aborted": "⚠️", "error": "💥"}
+_ICONS = {Verdict.PASSED: "✅", Verdict.FAILED: "❌", Verdict.ABORTED: "⚠️", Verdict.ERROR: "💥"}
 
 
 def _md(text: object) -> str:

@@ -1,19 +1,20 @@
-"""Write a run's renderings (HTML, Markdown, JUnit), its hash chain and, with a key, its signature."""
+"""Write a run's files: report.json, its hash chain, every rendering in the format table and,
+with a key, last of all the signature over them."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from .chain import canonical_bytes, chain_document
-from .html import render_html
-from .junit import render_junit
-from .markdown import render_markdown
-from .model import Report
+from .formats import FORMATS, REPORT_HTML, RenderInput
+from .report import Report
 from .signing import (
     PREDICATE_TYPE,
     dumps_envelope,
@@ -26,22 +27,19 @@ from .signing import (
 )
 
 REPORT_JSON = "report.json"
-REPORT_HTML = "report.html"
-REPORT_MD = "report.md"
-JUNIT_XML = "junit.xml"
 CHAIN_JSON = "chain.json"
 SCENARIO_COPY = "scenario.yaml"
 ENVELOPE = "report.dsse.json"
 PUBLIC_KEY = "signing.pub"
-FORMATS = frozenset({"html", "markdown", "junit"})
 # files written here, or after the artifact list is taken, are never listed as evidence
-_OWN = {REPORT_HTML, REPORT_MD, JUNIT_XML, ENVELOPE, PUBLIC_KEY}
-# signed subjects, in this order, when present
-SUBJECTS = (REPORT_JSON, REPORT_HTML, SCENARIO_COPY, CHAIN_JSON, REPORT_MD, JUNIT_XML)
+_OWN = {*(f.file for f in FORMATS.values()), ENVELOPE, PUBLIC_KEY}
+# signed subjects, in this order, when present: the run's own files, then the other renderings
+_CORE = (REPORT_JSON, REPORT_HTML, SCENARIO_COPY, CHAIN_JSON)
+SUBJECTS = (*_CORE, *(f.file for f in FORMATS.values() if f.file not in _CORE))
 
 
 def dumps_report(data: Mapping[str, Any]) -> str:
-    """The byte form of report.json (the engine writes the same): sorted keys, compact.
+    """The byte form of report.json (`publish` writes the same): sorted keys, compact.
 
     Compact because an indent sends ``json`` to its pure-Python encoder: for a 24-hour drill
     (1 M samples) that is 7x slower and 1.8x larger. ``jq .`` shows it indented.
@@ -93,7 +91,7 @@ def predicate(data: Mapping[str, Any], report: Report, chain: Mapping[str, Any])
         "operator": report.operator,
         "started": report.started,
         "ended": report.ended,
-        "verdict": report.verdict,
+        "verdict": report.verdict.value,
         "exitCode": report.exit_code,
         "reason": report.reason,
         "toolkitVersion": report.toolkit_version,
@@ -119,14 +117,18 @@ def predicate(data: Mapping[str, Any], report: Report, chain: Mapping[str, Any])
 
 
 def write_renderings(
-    report: Report, run_dir: Path, *, formats: set[str], sign_key: Path | None
+    report: Report, run_dir: Path, *, formats: Iterable[str], sign_key: Path | None
 ) -> list[Path]:
-    """Render from report.json on disk (the redacted truth); HTML always, sign last.
+    """Render from report.json on disk (the redacted truth): the chain, every format asked for
+    (and those written always), and with a key, last, the signature over all of them.
 
     Raises SigningKeyError for an unusable key: check it before the drill with `check_sign_key`.
     """
+    wanted = set(formats)
+    unknown = wanted - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown report format(s): {', '.join(sorted(unknown))}")
     key = load_private_key(sign_key) if sign_key is not None else None
-    fingerprint = keyid(key.public_key()) if key is not None else None
     json_path = run_dir / REPORT_JSON
     if not json_path.exists():
         json_path.write_text(dumps_report(report.to_json()), encoding="utf-8")
@@ -135,26 +137,36 @@ def write_renderings(
     chain = chain_document(data.get("events", []))
     written = [run_dir / CHAIN_JSON]
     written[0].write_text(dumps_report(chain), encoding="utf-8")
-    html = render_html(
-        stored, key_fingerprint=fingerprint, artifacts=artifacts(run_dir), chain_head=chain["head"]
+    source = RenderInput(
+        stored,
+        key_fingerprint=keyid(key.public_key()) if key is not None else None,
+        artifacts=artifacts(run_dir),
+        chain_head=chain["head"],
     )
-    outputs = {REPORT_HTML: html}
-    if "markdown" in formats:
-        outputs[REPORT_MD] = render_markdown(stored, key_fingerprint=fingerprint)
-    if "junit" in formats:
-        outputs[JUNIT_XML] = render_junit([stored])
-    for name, text in outputs.items():
-        (run_dir / name).write_text(text, encoding="utf-8")
-        written.append(run_dir / name)
+    for f in FORMATS.values():
+        if f.always or f.name in wanted:
+            (run_dir / f.file).write_text(f.render(source), encoding="utf-8")
+            written.append(run_dir / f.file)
     if key is not None:
-        subjects = [(n, file_digest(run_dir / n)) for n in SUBJECTS if (run_dir / n).is_file()]
-        if not (run_dir / SCENARIO_COPY).is_file() and stored.scenario.sha256:
-            subjects.append((SCENARIO_COPY, stored.scenario.sha256))  # recorded digest only
-        payload = canonical_bytes(statement(subjects, predicate(data, stored, chain)))
-        (run_dir / ENVELOPE).write_text(dumps_envelope(sign_envelope(payload, key)), "utf-8")
-        (run_dir / PUBLIC_KEY).write_bytes(public_pem(key.public_key()))
-        written += [run_dir / ENVELOPE, run_dir / PUBLIC_KEY]
+        written += _sign(run_dir, key, data, stored, chain)
     return written
+
+
+def _sign(
+    run_dir: Path,
+    key: Ed25519PrivateKey,
+    data: Mapping[str, Any],
+    stored: Report,
+    chain: Mapping[str, Any],
+) -> list[Path]:
+    """The DSSE envelope over every subject present, and the public key beside it."""
+    subjects = [(n, file_digest(run_dir / n)) for n in SUBJECTS if (run_dir / n).is_file()]
+    if not (run_dir / SCENARIO_COPY).is_file() and stored.scenario.sha256:
+        subjects.append((SCENARIO_COPY, stored.scenario.sha256))  # recorded digest only
+    payload = canonical_bytes(statement(subjects, predicate(data, stored, chain)))
+    (run_dir / ENVELOPE).write_text(dumps_envelope(sign_envelope(payload, key)), "utf-8")
+    (run_dir / PUBLIC_KEY).write_bytes(public_pem(key.public_key()))
+    return [run_dir / ENVELOPE, run_dir / PUBLIC_KEY]
 
 
 def check_sign_key(path: Path) -> str:
@@ -162,4 +174,4 @@ def check_sign_key(path: Path) -> str:
     return keyid(load_private_key(path).public_key())
 
 
-__all__ = ["FORMATS", "PREDICATE_TYPE", "check_sign_key", "write_renderings"]
+__all__ = ["PREDICATE_TYPE", "SUBJECTS", "check_sign_key", "write_renderings"]

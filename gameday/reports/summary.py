@@ -9,10 +9,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .model import Report
+from ..analysis.verdict import Verdict
+from .report import Report
 from .view import deviation_list, objective_rows
 
-_COLOURS = {"passed": "green", "failed": "red", "aborted": "yellow"}
+_COLOURS = {Verdict.PASSED: "green", Verdict.FAILED: "red", Verdict.ABORTED: "yellow"}
 
 
 def print_summary(

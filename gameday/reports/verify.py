@@ -11,18 +11,18 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .chain import chain_head, first_broken_link
+from .formats import REPORT_HTML
 from .html import render_html
-from .model import Report
 from .render import (
     CHAIN_JSON,
     ENVELOPE,
     PUBLIC_KEY,
-    REPORT_HTML,
     REPORT_JSON,
     SCENARIO_COPY,
     artifacts,
     section_digests,
 )
+from .report import Report
 from .signing import (
     PREDICATE_TYPE,
     STATEMENT_TYPE,

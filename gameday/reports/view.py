@@ -9,7 +9,8 @@ from typing import Any
 
 from ..scenarios.units import format_duration
 from .audit import CONTROLS, effective_audit, findings
-from .model import Report, redact
+from .canon import redact
+from .report import Report
 
 MAX_TIMELINE_ROWS = 2000  # beyond this the HTML lists the first rows; the JSON keeps them all
 MAX_SPANS = 50

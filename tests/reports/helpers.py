@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gameday.analysis.timeline import ALERT, MANUAL
 from gameday.reports.model import Report, TargetInfo, build_report
-from gameday.runners.timeline import ALERT, MANUAL
 from gameday.scenarios.model import Scenario
 from tests.core.synth import T0, fault, phases, probe, timeline, traffic
 

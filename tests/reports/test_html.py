@@ -7,11 +7,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from gameday.analysis.timeline import Sample
 from gameday.reports.audit import apply_audit
 from gameday.reports.chart import MAX_BUCKETS, timeline_svg
 from gameday.reports.html import render_html
 from gameday.reports.model import Report
-from gameday.runners.timeline import Sample
 from gameday.traffic.stats import TrafficWindow
 
 from .helpers import synthetic_report

@@ -14,7 +14,7 @@ CONFTEST = """
 from dataclasses import replace
 
 import gameday.pytest_plugin as plugin
-from gameday.runners.objectives import ObjectiveResult
+from gameday.analysis.objectives import ObjectiveResult
 from tests.reports.helpers import synthetic_report
 
 

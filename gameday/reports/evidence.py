@@ -1,0 +1,126 @@
+"""The JSON form of what a drill measured: probe samples, traffic windows, objective results, hops.
+
+Pure code, no I/O. Each `*_json` writes the canonical form report.json holds and the
+matching `*_from` reads it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from ..analysis.objectives import HopResult, HopStats, ObjectiveResult, Unit
+from ..analysis.timeline import Sample
+from ..traffic.stats import TrafficWindow, hist_from_json, hist_to_json
+from .canon import canon, canon_hops, finite
+
+
+def sample_json(s: Sample) -> dict[str, Any]:
+    # already canonical (what `canon` makes of it), so `to_json` need not walk ~1 M of these;
+    # defaults are left out
+    out: dict[str, Any] = {"t": finite(s.t), "ok": s.ok}
+    if s.latency is not None:
+        out["latency"] = finite(s.latency)
+    if s.value is not None:
+        out["value"] = finite(s.value) if isinstance(s.value, float) else canon(s.value)
+    if s.detail:
+        out["detail"] = s.detail
+    if s.late:
+        out["late"] = finite(s.late)
+    if s.hops is not None:
+        out["hops"] = canon_hops(s.hops)
+    if s.served_by is not None:
+        out["served_by"] = s.served_by
+    if s.hop_desc:
+        out["hop_desc"] = canon(s.hop_desc)
+    return out
+
+
+def sample_from(probe: str, d: Mapping[str, Any]) -> Sample:
+    return Sample(
+        probe=probe,
+        t=float(d["t"]),
+        ok=bool(d["ok"]),
+        latency=d.get("latency"),
+        value=d.get("value"),
+        detail=d.get("detail", ""),
+        late=float(d.get("late", 0.0)),
+        hops=d.get("hops"),
+        served_by=d.get("served_by"),
+        hop_desc=d.get("hop_desc"),
+    )
+
+
+WINDOW_FIELDS = (
+    "t_mono", "window", "name", "count", "ok", "shed", "circuit", "error_5xx", "error_other",
+    "p50_ms", "p95_ms", "p99_ms", "max_ms", "served_by", "users", "late",
+)  # fmt: skip
+
+
+def window_json(w: TrafficWindow) -> dict[str, Any]:
+    out = {k: getattr(w, k) for k in WINDOW_FIELDS}
+    if w.hist:
+        out["hist"] = hist_to_json(w.hist)
+    return out
+
+
+def window_from(d: Mapping[str, Any]) -> TrafficWindow:
+    hist = hist_from_json(dict(d.get("hist") or {}))
+    return TrafficWindow(**{k: d[k] for k in WINDOW_FIELDS if k in d}, hist=hist)
+
+
+def result_json(r: ObjectiveResult) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "bound": r.bound_text,
+        "measured": r.measured,
+        "error": r.error,
+        "unit": r.unit,
+        "passed": r.passed,
+        "reason": r.reason,
+        "detail": dict(r.detail),
+    }
+
+
+def result_from(d: Mapping[str, Any]) -> ObjectiveResult:
+    return ObjectiveResult(
+        d["name"],
+        d["bound"],
+        d.get("measured"),
+        d.get("error"),
+        cast(Unit, d["unit"]),
+        bool(d["passed"]),
+        d.get("reason", ""),
+        dict(d.get("detail", {})),
+    )
+
+
+def _hop_stats_json(s: HopStats | None) -> dict[str, Any] | None:
+    return None if s is None else {"n": s.n, "p50": s.p50, "p99": s.p99, "max": s.max}
+
+
+def _hop_stats_from(d: Mapping[str, Any] | None) -> HopStats | None:
+    return None if d is None else HopStats(int(d["n"]), d["p50"], d["p99"], d["max"])
+
+
+def hop_json(h: HopResult) -> dict[str, Any]:
+    return {
+        "hop": h.hop,
+        "baseline": _hop_stats_json(h.baseline),
+        "faults": {k: _hop_stats_json(v) for k, v in h.faults.items()},
+        "p99": h.p99,
+        "threshold": h.threshold,
+        "crossed_in": list(h.crossed_in),
+    }
+
+
+def hop_from(d: Mapping[str, Any]) -> HopResult:
+    faults = {k: s for k, v in d.get("faults", {}).items() if (s := _hop_stats_from(v))}
+    return HopResult(
+        d["hop"],
+        _hop_stats_from(d.get("baseline")),
+        faults,
+        d["p99"],
+        d["threshold"],
+        tuple(d.get("crossed_in", ())),
+    )

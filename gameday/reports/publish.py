@@ -1,0 +1,76 @@
+"""Publishing a finished drill: its DrillRecord judged into report.json, rendered and signed.
+
+The engine measures and reverts and hands back a DrillRecord; this is the one place a run's
+report is made: the CLI and the pytest plugin call `publish` after `run_drill`, and the CLI
+`publish_suite` after the drills of a suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..analysis.verdict import Verdict
+from ..runners.record import DrillRecord
+from .audit import apply_audit
+from .build import build_report
+from .formats import JUNIT_XML, formats_for
+from .junit import render_junit
+from .render import REPORT_JSON, dumps_report, write_renderings
+from .report import Report
+from .sections import TargetInfo
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the caller needs after a run: verdict, exit code, where the report is."""
+
+    verdict: Verdict
+    exit_code: int
+    reason: str
+    run_dir: Path
+    report: Report  # as judged, before redaction: print from it, never store it
+    written: list[Path] = field(default_factory=list)
+
+
+def publish(record: DrillRecord) -> Published:
+    """Judge the drill, write report.json (redacted), its renderings and, with a key, its signature.
+
+    Raises AuditInputError for an unreadable findings file and SigningKeyError for an unusable
+    key: check both before the drill (`audit.load_findings`, `render.check_sign_key`).
+    """
+    o = record.options
+    report = build_report(
+        record.timeline,
+        record.scenario,
+        run_id=record.run_id,
+        target=TargetInfo(record.target_type, record.target_spec),
+        operator=record.operator,
+        ended=record.ended,
+        scenario_path=str(record.scenario_path),
+        scenario_sha256=record.scenario_sha256,
+        plans=record.plans,
+        aborted=record.aborted,
+        error=record.error,
+        budget_warnings=record.budget_warnings,
+    )
+    report = apply_audit(
+        report, approver=o.approver, participants=o.participants, findings=o.findings
+    )
+    # redact last, over the finished text: no path through the report can leak a secret
+    text = record.redact(dumps_report(report.to_json()))
+    (record.run_dir / REPORT_JSON).write_text(text, encoding="utf-8")
+    written = write_renderings(
+        report, record.run_dir, formats=formats_for(ci=o.ci), sign_key=o.sign_key
+    )
+    return Published(
+        report.verdict, report.exit_code, report.reason, record.run_dir, report, written
+    )
+
+
+def publish_suite(reports: Sequence[Report], report_root: Path) -> Path:
+    """One JUnit file for a whole suite beside its run directories: a test suite per scenario."""
+    path = report_root / JUNIT_XML
+    path.write_text(render_junit(reports), encoding="utf-8")
+    return path
