@@ -36,6 +36,7 @@ from gameday.traffic.control import (
 )
 from gameday.traffic.profiles import BUILTIN_PROFILES
 from gameday.traffic.stats import StatsLineError, TrafficEvent, TrafficWindow, parse_line
+from gameday.traffic.tail import LineTail
 
 PLUGIN_PATH = Path(__file__).resolve().parent / "gameday_locust_plugin.py"
 STATS_FILE = "traffic-stats.jsonl"
@@ -158,8 +159,7 @@ class TrafficRun:
         self.deadline: float | None = None
         self._popen: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
-        self._offset = 0
-        self._partial = b""
+        self._stats_tail = LineTail(self.stats_path)
         self._pending_windows: list[TrafficWindow] = []
         self._target = (config.users, config.spawn_rate)
         self._started = False
@@ -343,17 +343,8 @@ class TrafficRun:
     # ------------------------------------------------------------------ stats
 
     def _read_lines(self) -> list[TrafficWindow]:
-        try:
-            with open(self.stats_path, "rb") as fh:
-                fh.seek(self._offset)
-                chunk = fh.read()
-        except FileNotFoundError:
-            return []
-        self._offset += len(chunk)
-        lines = (self._partial + chunk).split(b"\n")
-        self._partial = lines.pop()  # a line still being written
         windows: list[TrafficWindow] = []
-        for raw in lines:
+        for raw in self._stats_tail.read():
             text = raw.decode("utf-8", errors="replace").strip()
             if not text:
                 continue
