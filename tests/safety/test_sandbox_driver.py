@@ -91,7 +91,7 @@ def test_preflight_names_unknown_services(driver: SandboxDriver) -> None:
         assert conn.execute("SELECT NOT pg_is_in_recovery()").fetchone() == (True,)
     t = driver.timings()
     assert t.failover_floor_s is not None and t.failover_floor_s > 0.9
-    with pytest.raises(TargetError, match="unknown target driver"):
+    with pytest.raises(TargetError, match="unknown target type"):
         from gameday.targets import target_from_spec
 
         target_from_spec("mainframe", {})
