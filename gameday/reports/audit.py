@@ -115,7 +115,7 @@ def findings(report: Report) -> list[dict[str, Any]]:
     owner = audit.get("approver") or "unassigned"
     due = audit.get("next_drill")
     for r in report.objectives:
-        if not r.passed:
+        if r.missed:
             out.append(
                 {
                     "title": f"objective {r.name} missed: {r.reason}",

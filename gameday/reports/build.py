@@ -197,9 +197,12 @@ def build_report(
     devs = deviations(results, aborted)
     if error:
         devs.append(f"error: {error}")
-    failed = [r.name for r in results if not r.passed]
+    failed = [r.name for r in results if r.missed]
+    unjudged = [r.name for r in results if not r.judged]
     reason = {
-        Verdict.ERROR: f"the drill could not run: {error}",
+        Verdict.ERROR: f"the drill could not run: {error}"
+        if error
+        else f"could not judge {', '.join(unjudged)}",
         Verdict.ABORTED: f"aborted: {aborted}",
         Verdict.FAILED: f"{len(failed)} of {len(results)} objectives failed: {', '.join(failed)}",
         Verdict.PASSED: f"all {len(results)} objectives met",

@@ -77,6 +77,7 @@ def result_json(r: ObjectiveResult) -> dict[str, Any]:
         "error": r.error,
         "unit": r.unit,
         "passed": r.passed,
+        "outcome": r.outcome,
         "reason": r.reason,
         "detail": dict(r.detail),
     }
@@ -92,6 +93,7 @@ def result_from(d: Mapping[str, Any]) -> ObjectiveResult:
         bool(d["passed"]),
         d.get("reason", ""),
         dict(d.get("detail", {})),
+        judged=d.get("outcome") != "not judged",
     )
 
 

@@ -25,11 +25,14 @@ def _suite(report: Report, index: int, hostname: str) -> ET.Element:
     failures = errors = 0
     for r in report.objectives:
         case = ET.Element("testcase", name=r.name, classname=classname, time="0")
-        if not r.passed:
+        if r.missed:
             failures += 1
             msg = f"{r.name}: target {r.bound_text}, measured {r.measured_text()} — {r.reason}"
             fail = ET.SubElement(case, "failure", message=msg, type=_FAILURE_TYPE)
             fail.text = msg
+        elif not r.judged:
+            # never judged: neither a pass nor a failure of the objective
+            ET.SubElement(case, "skipped", message=f"not judged: {r.reason}")
         cases.append(case)
     # the drill itself: errors and aborts are not objective failures, and CI must still see them
     drill = ET.Element(

@@ -104,6 +104,7 @@ def predicate(data: Mapping[str, Any], report: Report, chain: Mapping[str, Any])
                 "error": r.error,
                 "unit": r.unit,
                 "passed": r.passed,
+                "outcome": r.outcome,
             }
             for r in report.objectives
         ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..analysis.objectives.result import OUTCOMES
 from ..analysis.verdict import DRILL_VERDICTS
 from .evidence import WINDOW_FIELDS
 from .report import SCHEMA_VERSION
@@ -86,9 +87,21 @@ def report_json_schema() -> dict[str, Any]:
                             "error": opt_num,
                             "unit": {"enum": ["s", "ratio", "count"]},
                             "passed": {"type": "boolean"},
+                            "outcome": {"enum": list(OUTCOMES)},
                             "reason": str_,
                             "detail": obj,
-                        }
+                        },
+                        # reports from before "not judged" existed carry no outcome
+                        [
+                            "name",
+                            "bound",
+                            "measured",
+                            "error",
+                            "unit",
+                            "passed",
+                            "reason",
+                            "detail",
+                        ],
                     ),
                 },
                 "milestones": {

@@ -29,7 +29,9 @@ def print_summary(
             row.name,
             row.target,
             row.measured,
-            "[green]met[/green]" if row.passed else "[red]missed[/red]",
+            {"met": "[green]met[/green]", "missed": "[red]missed[/red]"}.get(
+                row.verdict, "[yellow]not judged[/yellow]"
+            ),
             "" if row.passed else escape(row.reason),
         )
     out.print(table)

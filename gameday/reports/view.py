@@ -25,10 +25,11 @@ class ObjectiveRow:
     measured: str
     passed: bool
     reason: str
+    outcome: str = "met"
 
     @property
     def verdict(self) -> str:
-        return "met" if self.passed else "missed"
+        return self.outcome
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def utc(iso: str) -> str:
 
 def objective_rows(report: Report) -> list[ObjectiveRow]:
     return [
-        ObjectiveRow(r.name, r.bound_text, r.measured_text(), r.passed, r.reason)
+        ObjectiveRow(r.name, r.bound_text, r.measured_text(), r.passed, r.reason, r.outcome)
         for r in report.objectives
     ]
 
@@ -156,7 +157,7 @@ def deviation_list(report: Report) -> list[str]:
     out = list(report.deviations)
     for r in report.objectives:
         line = f"{r.name}: {r.reason}"
-        if not r.passed and not any(r.name in d for d in out):
+        if r.missed and not any(r.name in d for d in out):
             out.append(line)
     for g in report.guardrails:
         out.append(f"guardrail {g.get('name')} at {g.get('t')}s: {event_summary(g)}")

@@ -9,12 +9,18 @@ from typing import Any, Literal
 from ...scenarios.units import format_duration, format_percent
 
 Unit = Literal["s", "ratio", "count"]
+Outcome = Literal["met", "missed", "not judged"]
+OUTCOMES: tuple[Outcome, ...] = ("met", "missed", "not judged")
 EPS = 1e-9  # float slack when comparing a measurement with its bound
 
 
 @dataclass(frozen=True)
 class ObjectiveResult:
-    """One objective judged: the measured value, its error bound, and why it passed or failed."""
+    """One objective judged: the measured value, its error bound, and why it passed or failed.
+
+    `judged` is False when the drill never produced what the objective needs (aborted before
+    its deadline, measurement died): the objective is then neither met nor missed.
+    """
 
     name: str
     bound_text: str
@@ -24,6 +30,19 @@ class ObjectiveResult:
     passed: bool
     reason: str
     detail: Mapping[str, Any] = field(default_factory=dict)
+    judged: bool = True
+
+    @property
+    def outcome(self) -> Outcome:
+        """`met`, `missed` or `not judged`: the word every rendering prints."""
+        if not self.judged:
+            return "not judged"
+        return "met" if self.passed else "missed"
+
+    @property
+    def missed(self) -> bool:
+        """Judged and not met: the only outcome that is a deviation and a finding."""
+        return self.judged and not self.passed
 
     def measured_text(self) -> str:
         """The measured value with its error bound, e.g. `41.2s (±250ms)`; `n/a` without data."""
@@ -54,6 +73,20 @@ def unmeasured(
 ) -> ObjectiveResult:
     """A failure without a measurement: missing or inconclusive data never passes."""
     return ObjectiveResult(name, bound_text, None, None, unit, False, reason, detail)
+
+
+def not_judged(
+    name: str, bound_text: str, unit: Unit, reason: str, **detail: Any
+) -> ObjectiveResult:
+    """An objective the drill could not judge (stopped before it mattered, measurement died)."""
+    return ObjectiveResult(name, bound_text, None, None, unit, False, reason, detail, judged=False)
+
+
+def met_without_measurement(
+    name: str, bound_text: str, unit: Unit, reason: str, **detail: Any
+) -> ObjectiveResult:
+    """Met with nothing to measure, e.g. a recovery objective when no impact was observed."""
+    return ObjectiveResult(name, bound_text, None, None, unit, True, reason, detail)
 
 
 def at_most(
