@@ -18,6 +18,16 @@ class FaultBase(Strict):
     duration: Duration | None = Field(
         None, description="how long it stays in force; without it, until the drill's teardown"
     )
+    expect: Literal["impact", "absorbed"] = Field(
+        "impact",
+        description="impact: users or probes should notice it (no impact is a finding); "
+        "absorbed: the system should hide it completely",
+    )
+    settle: Duration | None = Field(
+        None,
+        description="how long its effect may take to show (e.g. a lease TTL); recovery is "
+        "not confirmed before this much time after injection",
+    )
 
     def label(self) -> str:
         """The fault's name, or one made from its action and what it acts on."""
