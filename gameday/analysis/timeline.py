@@ -29,6 +29,7 @@ TICK_MISSED = "tick.missed"
 TRAFFIC = "traffic"
 LEDGER = "ledger.verified"
 NOTE = "note"
+MEASUREMENT_LOST = "measurement.lost"  # a measuring stream (traffic) died before the drill ended
 
 
 @dataclass(frozen=True)

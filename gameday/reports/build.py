@@ -40,7 +40,7 @@ from .sections import FaultRecord, ManualStepRecord, ScenarioInfo, TargetInfo
 def _shift_ledger(detail: Mapping[str, Any], start: float) -> dict[str, Any]:
     # the ledger's [seq, t] pairs are monotonic readings like every other time
     out = dict(detail)
-    for key in ("acked", "missing"):
+    for key in ("acked", "missing", "in_doubt"):
         if isinstance(out.get(key), list | tuple):
             out[key] = [[int(seq), micro(float(t) - start)] for seq, t in out[key]]
     return out
@@ -137,14 +137,17 @@ def _fault_records(
 
 
 def _manual_records(
-    tl: Timeline, scenario: Scenario, t_inj: float | None
+    tl: Timeline, scenario: Scenario, t_inj: float | None, end: float
 ) -> list[ManualStepRecord]:
+    """Each step met, missed, or not judged (None): no fault, or the drill ended before its deadline."""
     out: list[ManualStepRecord] = []
     for step in scenario.manual_steps:
         done = tl.first(MANUAL, step.name)
         met: bool | None = None
-        if t_inj is not None:
-            met = done is not None and done.t - t_inj <= step.deadline + 1e-9
+        if t_inj is not None and done is not None:
+            met = done.t - t_inj <= step.deadline + 1e-9
+        elif t_inj is not None and end >= t_inj + step.deadline - 1e-9:
+            met = False  # its deadline came and went
         by = None if done is None else done.detail.get("by")
         out.append(
             ManualStepRecord(
@@ -175,6 +178,7 @@ def build_report(
     aborted: str | None = None,
     error: str | None = None,
     budget_warnings: Sequence[str] = (),
+    unreverted: Sequence[Mapping[str, Any]] = (),
 ) -> Report:
     """Evaluate a finished drill and assemble its report (`ended`: monotonic end time).
 
@@ -197,12 +201,28 @@ def build_report(
     devs = deviations(results, aborted)
     if error:
         devs.append(f"error: {error}")
+    left = [dict(u) for u in unreverted]
+    for u in left:
+        devs.append(
+            f"fault {u['fault']} was NOT reverted ({u['error']}); the target is still "
+            f"damaged: run `{u['recover']}`"
+        )
     failed = [r.name for r in results if r.missed]
     unjudged = [r.name for r in results if not r.judged]
+    if error:
+        error_reason = f"the drill could not run: {error}"
+    else:
+        error_reason = f"could not judge {', '.join(unjudged)}"
+    if left:
+        # whatever the objectives said: a drill that leaves damage behind is not a pass
+        verdict = Verdict.ERROR
+        error_reason = (
+            f"{len(left)} fault{'s' if len(left) > 1 else ''} left in force "
+            f"({', '.join(u['fault'] for u in left)}); run `{left[0]['recover']}`"
+            + (f"; {error_reason}" if error else "")
+        )
     reason = {
-        Verdict.ERROR: f"the drill could not run: {error}"
-        if error
-        else f"could not judge {', '.join(unjudged)}",
+        Verdict.ERROR: error_reason,
         Verdict.ABORTED: f"aborted: {aborted}",
         Verdict.FAILED: f"{len(failed)} of {len(results)} objectives failed: {', '.join(failed)}",
         Verdict.PASSED: f"all {len(results)} objectives met",
@@ -224,7 +244,7 @@ def build_report(
         objectives=results,
         milestones=ms.all,
         faults=_fault_records(tl, scenario.faults, plans or {}),
-        manual_steps=_manual_records(tl, scenario, ms.t_inj),
+        manual_steps=_manual_records(tl, scenario, ms.t_inj, end),
         events=sorted(tl.events, key=lambda e: e.t),
         probes=list(tl.probes.values()),
         samples=tl.samples,
@@ -236,4 +256,5 @@ def build_report(
         ],
         budget_warnings=list(budget_warnings),
         deviations=devs,
+        unreverted=left,
     )

@@ -54,6 +54,7 @@ def publish(record: DrillRecord) -> Published:
         aborted=record.aborted,
         error=record.error,
         budget_warnings=record.budget_warnings,
+        unreverted=record.unreverted,
     )
     report = apply_audit(
         report, approver=o.approver, participants=o.participants, findings=o.findings

@@ -62,6 +62,8 @@ class Report:
     guardrails: Sequence[Mapping[str, Any]] = ()
     budget_warnings: Sequence[str] = ()
     deviations: Sequence[str] = ()
+    # faults teardown could not undo: fault, action, error, attempts, recover (the command)
+    unreverted: Sequence[Mapping[str, Any]] = ()
     toolkit_version: str = __version__
     # the drill's CLOCK_MONOTONIC reading at t=0: lines the report up with other logs of the host
     monotonic_start: float | None = None
@@ -129,6 +131,7 @@ class Report:
             "guardrails": [dict(g) for g in self.guardrails],
             "budget_warnings": list(self.budget_warnings),
             "deviations": list(self.deviations),
+            "unreverted": [dict(u) for u in self.unreverted],
         }
         if self.audit:
             data["audit"] = dict(self.audit)
@@ -180,6 +183,7 @@ class Report:
             guardrails=[dict(g) for g in data.get("guardrails", [])],
             budget_warnings=list(data.get("budget_warnings", [])),
             deviations=list(data.get("deviations", [])),
+            unreverted=[dict(u) for u in data.get("unreverted", [])],
             toolkit_version=data.get("toolkit_version", ""),
             monotonic_start=data.get("monotonic_start"),
             schema=schema,

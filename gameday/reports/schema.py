@@ -207,6 +207,18 @@ def report_json_schema() -> dict[str, Any]:
                 "guardrails": {"type": "array", "items": obj},
                 "budget_warnings": {"type": "array", "items": str_},
                 "deviations": {"type": "array", "items": str_},
+                "unreverted": {
+                    "type": "array",
+                    "items": rec(
+                        {
+                            "fault": str_,
+                            "action": str_,
+                            "error": str_,
+                            "attempts": {"type": "integer"},
+                            "recover": str_,
+                        }
+                    ),
+                },
             }
         ),
     }

@@ -161,7 +161,10 @@ def deviation_list(report: Report) -> list[str]:
             out.append(line)
     for g in report.guardrails:
         out.append(f"guardrail {g.get('name')} at {g.get('t')}s: {event_summary(g)}")
+    left = {u.get("fault") for u in report.unreverted}
     for f in report.faults:
+        if f.name in left:
+            continue  # named with its recover command already
         if f.error:
             out.append(f"fault {f.name} failed: {f.error}")
         elif f.injected_t is not None and f.reverted_t is None and f.spec.get("restart", True):

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import hashlib
 import secrets
-import sys
 import traceback
 from collections.abc import Callable
 from datetime import datetime
@@ -36,10 +34,10 @@ from ..targets.base import Target, TargetError
 from ..targets.local import LocalDriver
 from ..targets.registry import make_target
 from .console import DrillView
-from .faults import FaultRunner
-from .guardrails import GuardrailWatch
+from .faults import FaultRunner, Unreverted
+from .guardrails import GuardrailWatch, TrafficWatch
 from .interrupts import cancel_on_stop_signals
-from .manual import AckInbox, ManualSteps, read_operator_lines
+from .manual import AckInbox, ManualSteps, acknowledge_from_terminal
 from .preparation import probe_models, render_model, traffic_config, unresolvable_secret
 from .record import DrillRecord, RunOptions
 from .scheduler import MissedTicks, freeze_heap
@@ -101,6 +99,8 @@ class Drill:
         self._tracker: Any = None
         self._inbox = AckInbox(self.run_dir)
         self._main_task: asyncio.Task[Any] | None = None
+        self._recovered = False
+        self._unreverted: list[Unreverted] = []
 
     # ------------------------------------------------------------------ helpers
 
@@ -323,7 +323,9 @@ class Drill:
     async def _pump(self) -> None:
         """Collect traffic windows and acknowledgements; enforce guardrails. Runs all drill long."""
         guard = GuardrailWatch(self.scenario.guardrails)
-        self._stdin_reader()
+        traffic_watch = TrafficWatch(self._traffic, self.timeline) if self._traffic else None
+        if not self.options.ci and self.scenario.manual_steps:
+            acknowledge_from_terminal(self.manual, self._ack, self._stop.is_set)
         while not self._stop.is_set():
             now = self._now()
             latest = None
@@ -333,6 +335,11 @@ class Drill:
                     self._tracker.feed_traffic(window)
                     if window.name == "*":
                         latest = window
+            if traffic_watch is not None and traffic_watch.lost(now, self.t_baseline_end):
+                self._say(
+                    f"traffic stopped ({traffic_watch.reason}): what it measures cannot be judged",
+                    "red",
+                )
             for ack in self._inbox.read_new():
                 self._ack(ack.step, ack.by)
             reason = guard.check(
@@ -351,18 +358,6 @@ class Drill:
             main = self._main_task
             if main is not None:
                 main.cancel()
-
-    def _stdin_reader(self) -> None:
-        """Let the operator type a step's number (or name) + Enter to mark it done."""
-        if self.options.ci or not self.scenario.manual_steps or not sys.stdin.isatty():
-            return
-
-        def on_line(text: str) -> None:
-            name = self.manual.by_number(int(text)) if text.isdigit() else text
-            if name:
-                self._ack(name, getpass.getuser())
-
-        read_operator_lines(on_line, self._stop.is_set)
 
     def _ack(self, step: str, by: str) -> None:
         state = self.manual.acknowledge(step, by, self._now())
@@ -441,6 +436,7 @@ class Drill:
                     now, self.t_inj, include_optional=not self.options.ci
                 )
                 if recovered and not waiting:
+                    self._recovered = True
                     self._say("steady state holds again; recovery confirmed", "green")
                     break
             if now > deadline and not self.manual.waiting_for(now, self.t_inj, not self.options.ci):
@@ -458,13 +454,21 @@ class Drill:
 
     async def _verify(self) -> None:
         self._phase("verify")
+        if self._ledgers:
+            if not self._recovered and self.faults is not None and self.faults.in_force():
+                # a database still down cannot be read back: undo the faults first, so
+                # data loss is known even when recovery failed
+                self._say("recovery not confirmed: reverting faults before the read-back", "yellow")
+                self._unreverted = await self.faults.revert_all()
+            # the read-back compares a closed set: no write may be acknowledged during it
+            await self._scheduler.retire([ledger.name for ledger in self._ledgers])
         await verify_ledgers(self._ledgers, self.timeline, self.clock, self._say)
 
     async def _teardown(self) -> None:
         self.timeline.add_event(self._now(), PHASE, "teardown")
         self.view.phase("teardown", self._elapsed())
         if self.faults is not None:
-            await self.faults.revert_all()
+            self._unreverted = await self.faults.revert_all()
         self._stop.set()
         for task in self._tasks:
             task.cancel()
@@ -488,7 +492,7 @@ class Drill:
                 if self.target.started and self._journal is not None:
                     self._journal.target_stopped(self.target.name, self.target.spec())
         if self._journal is not None:
-            unreverted = self.faults.in_force() if self.faults is not None else []
+            unreverted = [u.fault for u in self._unreverted]
             self._journal.record("drill.finished", unreverted=unreverted)
             self._journal.close(clean=not unreverted)
         if self._lock is not None:
@@ -519,7 +523,14 @@ class Drill:
             budget_warnings=self.warnings,
             redact=self.resolver.redact,
             options=self.options,
+            unreverted=[
+                {**u.to_json(), "recover": self._recover_command()} for u in self._unreverted
+            ],
         )
+
+    def _recover_command(self) -> str:
+        journal = self._journal.path if self._journal is not None else self.run_dir
+        return f"gameday recover --journal {journal}"
 
 
 def run_drill(

@@ -7,16 +7,19 @@ fault to the target's driver. Which driver reverts a plan is the plan's own ``dr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..analysis.timeline import FAULT_FAILED, FAULT_INJECTED, FAULT_REVERTED, Clock, Timeline
 from ..scenarios.model import AnyFault, GrayReleaseFault, LoadSurgeFault
 from ..scenarios.target_types import LOCAL_FAULTS
-from ..targets.base import FaultPlan, Target
+from ..targets.base import FaultPlan, Target, recording_acts
 from .console import DrillView
 from .journal import Journal
+
+REVERT_RETRIES = 2  # teardown's extra rounds for reverts that failed while other faults held
+RETRY_PAUSE_S = 1.0
 
 
 @dataclass
@@ -26,6 +29,39 @@ class AppliedFault:
     plan_id: str
     injected_at: float
     reverted_at: float | None = None
+    revert_error: str | None = None  # the last revert attempt's error while still in force
+    revert_attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Unreverted:
+    """A fault teardown could not undo: the drill's verdict is `error` whatever it measured."""
+
+    fault: str
+    action: str
+    error: str
+    attempts: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "fault": self.fault,
+            "action": self.action,
+            "error": self.error,
+            "attempts": self.attempts,
+        }
+
+
+def act_bracket(
+    acts: Sequence[tuple[float, float]], started: float, returned: float
+) -> tuple[float, float]:
+    """When the fault struck: the first `acting()` stamp of the driver, else the whole call.
+
+    Returns (midpoint, half-width): the injection instant and its error bound.
+    """
+    t0, t1 = started, returned
+    if acts:
+        t0, t1 = min(acts, key=lambda a: a[0])
+    return (t0 + t1) / 2, (t1 - t0) / 2
 
 
 class FaultRunner:
@@ -68,7 +104,7 @@ class FaultRunner:
         end = self._end(applied)
         if end is not None:
             await asyncio.sleep(max(0.0, end - self.clock.now()))
-            await self.revert(applied)
+            await self.revert(applied, last_try=False)
 
     def _end(self, applied: AppliedFault) -> float | None:
         fault = applied.fault
@@ -80,10 +116,13 @@ class FaultRunner:
         return None
 
     def observation_end(self) -> float:
-        """A gray release must be watched through its steps, whatever the probes say."""
+        """Recovery is not confirmed before this: a gray release must be watched through its
+        steps, and a fault whose effect may be delayed through its `settle` time."""
         ends = [0.0]
         for applied in self.applied:
             fault = applied.fault
+            if fault.settle is not None:
+                ends.append(applied.injected_at + fault.settle)
             if isinstance(fault, GrayReleaseFault):
                 interval = fault.interval or float(applied.plan.detail.get("interval", 5.0))
                 ends.append(applied.injected_at + interval * (len(fault.steps) + 1))
@@ -97,7 +136,9 @@ class FaultRunner:
         plan_id = self.journal.fault_planned(plan)
         started = self.clock.now()
         try:
-            confirmation: dict[str, Any] = dict(await asyncio.to_thread(driver.apply, plan))
+            with recording_acts() as acts:
+                confirmation: dict[str, Any] = dict(await asyncio.to_thread(driver.apply, plan))
+            returned = self.clock.now()
             confirmation.update(await asyncio.to_thread(driver.confirm, plan))
         except Exception as exc:
             # it may be half applied: keep it for teardown's revert
@@ -106,19 +147,24 @@ class FaultRunner:
             self.journal.record("fault.failed", plan_id=plan_id, fault=label, error=str(exc))
             raise
         done = self.clock.now()
-        applied = AppliedFault(fault, plan, plan_id, done)
+        # the fault struck when the driver acted (signal sent, rule installed), not when it
+        # finished confirming: recovery is measured from the strike
+        struck, act_s = act_bracket(acts, started, returned)
+        applied = AppliedFault(fault, plan, plan_id, struck)
         self.applied.append(applied)
         self.journal.fault_applied(plan_id, confirmation)
-        if self.first_injected is None:
-            self.first_injected = done
-        self.on_change(done)
+        if self.first_injected is None or struck < self.first_injected:
+            self.first_injected = struck
+        self.on_change(struck)
         self.timeline.add_event(
-            done,
+            struck,
             FAULT_INJECTED,
             label,
             action=fault.action,
             subject=fault.subject(),
             apply_s=round(done - started, 6),
+            act_s=round(act_s, 6),
+            confirmed_at=done,
             touches=list(plan.touches),
             confirmation=confirmation,
         )
@@ -128,24 +174,41 @@ class FaultRunner:
         self.view.faults_in_force(self.in_force())
         return applied
 
-    async def revert(self, applied: AppliedFault) -> None:
+    async def revert(self, applied: AppliedFault, *, last_try: bool = True) -> None:
         """Undo one fault (once); a failed revert is journaled and stays in force."""
         if applied.reverted_at is not None:
             return
         label = applied.fault.label()
         started = self.clock.now()
         driver = self._driver(applied.plan.driver)
+        applied.revert_attempts += 1
         try:
             result: Mapping[str, Any] = await asyncio.to_thread(driver.revert, applied.plan)
         except Exception as exc:
-            self.journal.fault_revert_failed(applied.plan_id, str(exc))
+            applied.revert_error = str(exc) or type(exc).__name__
+            self.journal.fault_revert_failed(applied.plan_id, applied.revert_error)
             self.timeline.add_event(
-                self.clock.now(), FAULT_FAILED, label, error=f"revert failed: {exc}"
+                self.clock.now(),
+                FAULT_FAILED,
+                label,
+                error=f"revert failed: {applied.revert_error}",
+                attempt=applied.revert_attempts,
             )
-            self._say(f"REVERT FAILED for {label}: {exc}; run `gameday recover`", "bold red")
+            if last_try:
+                self._say(
+                    f"REVERT FAILED for {label}: {applied.revert_error}; run `gameday recover`",
+                    "bold red",
+                )
+            else:
+                self._say(
+                    f"revert of {label} failed: {applied.revert_error}; "
+                    "retrying once the other faults are reverted",
+                    "yellow",
+                )
             return
         done = self.clock.now()
         applied.reverted_at = done
+        applied.revert_error = None
         self.on_change(done)
         self.journal.fault_reverted(applied.plan_id, dict(result))
         self.timeline.add_event(
@@ -158,7 +221,32 @@ class FaultRunner:
         self._say(f"reverted {label}", "cyan")
         self.view.faults_in_force(self.in_force())
 
-    async def revert_all(self) -> None:
-        """Teardown: everything still applied, newest first."""
+    async def revert_all(self, retries: int = REVERT_RETRIES) -> list[Unreverted]:
+        """Teardown: everything still applied, newest first; then retry what failed.
+
+        Faults interact (a crash's revert may need the link another fault slowed), so a
+        failed revert is tried again once every other fault is gone. Returns what is left.
+        """
         for applied in reversed(self.applied):
-            await self.revert(applied)
+            await self.revert(applied, last_try=retries == 0)
+        for round_ in range(retries):
+            pending = [a for a in reversed(self.applied) if a.reverted_at is None]
+            if not pending:
+                break
+            await asyncio.sleep(RETRY_PAUSE_S)
+            for applied in pending:
+                await self.revert(applied, last_try=round_ == retries - 1)
+        return self.unreverted()
+
+    def unreverted(self) -> list[Unreverted]:
+        """Faults still in force, with the last error of their revert."""
+        return [
+            Unreverted(
+                a.fault.label(),
+                a.fault.action,
+                a.revert_error or "never reverted",
+                a.revert_attempts,
+            )
+            for a in self.applied
+            if a.reverted_at is None
+        ]

@@ -1,9 +1,12 @@
-"""Guardrails watched all drill long: the drill's own time limit, and users' availability floor."""
+"""Watched all drill long: the guardrails (the drill's own time limit, users' availability
+floor) and whether traffic is still measuring."""
 
 from __future__ import annotations
 
+from ..analysis.timeline import MEASUREMENT_LOST, Timeline
 from ..scenarios.model import Guardrails
 from ..scenarios.units import format_duration
+from ..traffic.runner import TrafficRun
 from ..traffic.stats import TrafficWindow
 
 
@@ -33,3 +36,22 @@ class GuardrailWatch:
         if elapsed > self.guardrails.max_duration:
             return f"max_duration {format_duration(self.guardrails.max_duration)} reached"
         return None
+
+
+class TrafficWatch:
+    """Notices when traffic stops producing samples before teardown: what it measures goes blind."""
+
+    def __init__(self, traffic: TrafficRun, timeline: Timeline) -> None:
+        self.traffic = traffic
+        self.timeline = timeline
+        self.reason: str | None = None
+
+    def lost(self, now: float, since: float | None) -> bool:
+        """True once, the first time traffic is found dead after `since` (the baseline's end)."""
+        if self.reason is not None or since is None or self.traffic.running():
+            return False
+        codes = {role: code for role, code in self.traffic.poll().items() if code is not None}
+        why = self.traffic.stop_reason or ", ".join(f"{r} exited {c}" for r, c in codes.items())
+        self.reason = why or "exited"
+        self.timeline.add_event(now, MEASUREMENT_LOST, "traffic", reason=self.reason)
+        return True

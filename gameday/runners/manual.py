@@ -117,3 +117,18 @@ def read_operator_lines(on_line: Callable[[str], None], stop: Callable[[], bool]
             loop.call_soon_threadsafe(on_line, line.strip())
 
     threading.Thread(target=read, name="manual-steps", daemon=True).start()
+
+
+def acknowledge_from_terminal(
+    steps: ManualSteps, ack: Callable[[str, str], None], stop: Callable[[], bool]
+) -> None:
+    """Let the operator type a step's number (or name) + Enter to mark it done (a terminal only)."""
+    if not sys.stdin.isatty():
+        return
+
+    def on_line(text: str) -> None:
+        name = steps.by_number(int(text)) if text.isdigit() else text
+        if name:
+            ack(name, getpass.getuser())
+
+    read_operator_lines(on_line, stop)

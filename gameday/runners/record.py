@@ -51,3 +51,5 @@ class DrillRecord:
     budget_warnings: list[str]
     redact: Callable[[str], str]  # removes every secret the drill resolved from a text
     options: RunOptions
+    # faults teardown could not undo (fault, action, error, attempts, recover command)
+    unreverted: list[Mapping[str, Any]] = field(default_factory=list)

@@ -98,7 +98,7 @@ class ProbeScheduler:
         self.stop_event = stop_event if stop_event is not None else asyncio.Event()
         self.start_time: float | None = None
         self._slots: dict[str, _Slot] = {}
-        self._loops: list[asyncio.Task[None]] = []
+        self._loops: dict[str, asyncio.Task[None]] = {}
         self._watch: asyncio.Task[None] | None = None
         self._stopped = False
         for probe in probes:
@@ -143,13 +143,13 @@ class ProbeScheduler:
         for every, slots in sharing.items():
             for i, slot in enumerate(slots):
                 slot.phase = every * i / len(slots)
-        for slot in self._slots.values():
-            self._loops.append(asyncio.create_task(self._run(slot, self.start_time + slot.phase)))
+        for name, slot in self._slots.items():
+            self._loops[name] = asyncio.create_task(self._run(slot, self.start_time + slot.phase))
         self._watch = asyncio.create_task(self._watch_stop())
 
     async def _watch_stop(self) -> None:
         await self.stop_event.wait()
-        for task in self._loops:
+        for task in self._loops.values():
             task.cancel()
 
     async def stop(self, timeout: float = 5.0) -> None:
@@ -159,7 +159,7 @@ class ProbeScheduler:
         self._stopped = True
         self.stop_event.set()
         deadline = time.monotonic() + timeout
-        tasks = list(self._loops)
+        tasks = list(self._loops.values())
         if self._watch is not None:
             tasks.append(self._watch)
         for task in tasks:
@@ -177,6 +177,24 @@ class ProbeScheduler:
             _, pending = await asyncio.wait(closes, timeout=max(0.1, deadline - time.monotonic()))
             for task in pending:
                 task.cancel()
+
+    async def retire(self, probes: Iterable[str]) -> None:
+        """Send no more samples of these probes and let those in flight finish (each within
+        its own timeout), delivering them: what they measured is complete afterwards."""
+        names = list(probes)
+        waiting: set[asyncio.Task[None]] = set()
+        for name in names:
+            loop = self._loops.get(name)
+            if loop is not None:
+                loop.cancel()
+                waiting.add(loop)
+            slot = self._slots[name]
+            waiting.update(slot.in_flight)
+        if waiting:
+            backstop = max(self._slots[n].probe.timeout for n in names) + _BACKSTOP_S
+            await asyncio.wait(waiting, timeout=backstop)
+        for name in names:
+            self._flush(self._slots[name], final=True)
 
     @staticmethod
     async def _close(probe: Probe) -> None:

@@ -22,6 +22,8 @@ async def verify_ledgers(
             acked=[[seq, t] for seq, t in result.acked],
             missing=[[seq, t] for seq, t in result.missing],
             unacked_present=result.unacked_present,
+            in_doubt=[[seq, t] for seq, t in result.in_doubt],
+            in_doubt_present=result.in_doubt_present,
             **unreadable,
         )
         if result.error is not None:
@@ -32,7 +34,12 @@ async def verify_ledgers(
             )
             continue
         lost = len(result.missing)
+        doubt = (
+            f"; {len(result.in_doubt)} in doubt (outcome unknown, {result.in_doubt_present} stored)"
+            if result.in_doubt
+            else ""
+        )
         say(
-            f"ledger {ledger.name}: {len(result.acked)} acknowledged writes, {lost} missing",
+            f"ledger {ledger.name}: {len(result.acked)} acknowledged writes, {lost} missing{doubt}",
             "red" if lost else "green",
         )

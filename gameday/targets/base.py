@@ -8,7 +8,10 @@ journal of a runner that died, in a new process, with a driver rebuilt from `spe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import contextvars
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -60,6 +63,40 @@ class FaultPlan:
             touches=tuple(data.get("touches", ())),
             detail=dict(data.get("detail", {})),
         )
+
+
+# where a driver stamps the moment it acts; the runner sets a fresh list per apply (the
+# driver runs in a worker thread, which inherits the runner's context)
+_ACTS: contextvars.ContextVar[list[tuple[float, float]] | None] = contextvars.ContextVar(
+    "gameday_acts", default=None
+)
+
+
+@contextlib.contextmanager
+def acting() -> Iterator[None]:
+    """Wrap the call that makes a fault strike (signal sent, rule installed, API call).
+
+    The runner times the injection from these stamps, not from when the driver finished
+    confirming; without any, the whole apply call brackets it.
+    """
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        acts = _ACTS.get()
+        if acts is not None:
+            acts.append((t0, time.monotonic()))
+
+
+@contextlib.contextmanager
+def recording_acts() -> Iterator[list[tuple[float, float]]]:
+    """Collect the `acting()` stamps of what runs inside (the runner's side of the seam)."""
+    acts: list[tuple[float, float]] = []
+    token = _ACTS.set(acts)
+    try:
+        yield acts
+    finally:
+        _ACTS.reset(token)
 
 
 @dataclass(frozen=True)

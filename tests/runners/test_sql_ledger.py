@@ -198,3 +198,49 @@ def test_ledger_verify_unreachable_is_bounded() -> None:
     assert result.error == "connect refused" and result.attempts >= 2
     assert result.acked == [] and result.attempted == 1
     assert took < 3.0
+
+
+def test_ledger_write_acknowledged_during_the_read_back_is_not_lost(postgres: Postgres) -> None:
+    """The read-back compares a closed set: a write in flight when verify starts is waited
+    for, so its acknowledgement cannot arrive after the SELECT and count as lost."""
+
+    async def main() -> LedgerResult:
+        probe = ledger(postgres.dsn, "run-race", table="ledger_race", timeout="3s")
+        assert (await probe.sample()).ok
+        async with await psycopg.AsyncConnection.connect(postgres.dsn) as blocker:
+            # the next INSERT blocks on the lock; SELECTs (the read-back) do not
+            await blocker.execute("LOCK TABLE ledger_race IN EXCLUSIVE MODE")
+            in_flight = asyncio.ensure_future(probe.sample())
+            await asyncio.sleep(0.2)
+            verifying = asyncio.ensure_future(probe.verify(within=5))
+            await asyncio.sleep(0.5)  # long after a read-back that did not wait had finished
+            await blocker.commit()
+        assert (await in_flight).ok
+        result = await verifying
+        await probe.close()
+        return result
+
+    result = run(main())
+    assert [s for s, _ in result.acked] == [1, 2]
+    assert result.missing == [] and result.present == 2
+    assert result.in_doubt == []
+
+
+def test_ledger_write_timed_out_is_in_doubt_not_lost(postgres: Postgres) -> None:
+    async def main() -> LedgerResult:
+        probe = ledger(postgres.dsn, "run-doubt", table="ledger_doubt", timeout="2s")
+        assert (await probe.sample()).ok
+        async with await psycopg.AsyncConnection.connect(postgres.dsn) as blocker:
+            await blocker.execute("LOCK TABLE ledger_doubt IN EXCLUSIVE MODE")
+            probe.timeout = 0.3
+            assert not (await probe.sample()).ok
+            await blocker.commit()
+        probe.timeout = 2.0
+        result = await probe.verify(within=5)
+        await probe.close()
+        return result
+
+    result = run(main())
+    assert [s for s, _ in result.acked] == [1]
+    assert [s for s, _ in result.in_doubt] == [2]
+    assert result.missing == []

@@ -6,7 +6,7 @@ from typing import Any
 
 from ...scenarios.units import format_duration
 from ..timeline import LEDGER, Event, Timeline
-from .result import EPS, ObjectiveResult, unmeasured
+from .result import EPS, ObjectiveResult, not_judged
 
 
 def _pairs(value: Any) -> list[tuple[int, float]]:
@@ -32,10 +32,12 @@ def data_loss(timeline: Timeline, max_writes: int, max_span: float | None) -> Ob
     )
     event = timeline.first(LEDGER)
     if event is None:
-        return unmeasured("data_loss", text, "count", "no ledger data")
+        return not_judged(
+            "data_loss", text, "count", "no ledger read-back: the drill stopped before it"
+        )
     if event.detail.get("error"):
         # nothing read back is not nothing lost
-        return unmeasured(
+        return not_judged(
             "data_loss",
             text,
             "count",
@@ -43,14 +45,21 @@ def data_loss(timeline: Timeline, max_writes: int, max_span: float | None) -> Ob
         )
     acked = _pairs(event.detail.get("acked"))
     missing = sorted(_pairs(event.detail.get("missing")), key=lambda p: (p[1], p[0]))
+    in_doubt = _pairs(event.detail.get("in_doubt"))
+    doubt_stored = int(event.detail.get("in_doubt_present") or 0)
     if not acked:
-        return unmeasured("data_loss", text, "count", "no ledger data: no write was acknowledged")
+        return not_judged("data_loss", text, "count", "no write was ever acknowledged")
     span = missing[-1][1] - missing[0][1] if missing else 0.0
     interval = ledger_interval(timeline, event)
     ok_count = len(missing) <= max_writes
     ok_span = max_span is None or span <= max_span + EPS
     if ok_count and ok_span:
         reason = f"{len(missing)} of {len(acked)} acknowledged writes missing, within the objective"
+        if in_doubt:
+            reason += (
+                f"; {len(in_doubt)} write(s) in doubt (no answer to their COMMIT), "
+                f"{doubt_stored} of them stored"
+            )
     elif not ok_count:
         reason = f"{len(missing)} acknowledged writes missing, over the objective {max_writes}"
     else:
@@ -74,5 +83,7 @@ def data_loss(timeline: Timeline, max_writes: int, max_span: float | None) -> Ob
             "first_missing": list(missing[0]) if missing else None,
             "last_missing": list(missing[-1]) if missing else None,
             "missing_seqs": [seq for seq, _ in missing[:1000]],
+            "in_doubt": len(in_doubt),
+            "in_doubt_stored": doubt_stored,
         },
     )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from ...scenarios.model import AnyFault, Objectives
 from ..milestones import DrillMilestones, derive_milestones
 from ..timeline import Timeline
+from .blind import judge_blind
 from .data_loss import data_loss
 from .gray_release import blast_radius, rollback_time
 from .result import ObjectiveResult
@@ -54,4 +55,4 @@ def evaluate_objectives(
         )
         if ps.breakers_close_within is not None:
             out.append(breakers_close_within(timeline, faults, ps.breakers_close_within))
-    return out
+    return judge_blind(out, timeline, traffic_in_steady_state=min_traffic_success is not None)

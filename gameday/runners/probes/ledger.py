@@ -33,6 +33,10 @@ class LedgerResult:
     present: int = 0
     error: str | None = None
     attempts: int = 0
+    # writes whose outcome is unknown (timed out, connection lost during COMMIT): neither
+    # acknowledged nor refused, so never counted as lost; how many of them were stored
+    in_doubt: list[tuple[int, float]] = field(default_factory=list)
+    in_doubt_present: int = 0
 
     @property
     def lost_span(self) -> float:
@@ -47,6 +51,10 @@ class _State:
     next_seq: int = 1
     attempted: dict[int, float] = field(default_factory=dict)
     acked: dict[int, float] = field(default_factory=dict)
+    committing: set[int] = field(default_factory=set)  # COMMIT sent, answer not yet back
+    in_doubt: dict[int, float] = field(default_factory=dict)
+    in_flight: int = 0
+    stopped: bool = False
 
 
 class LedgerProber(Prober[LedgerProbe]):
@@ -97,26 +105,49 @@ class LedgerProber(Prober[LedgerProbe]):
                 ),
                 (self.run_id, seq, datetime.now(UTC)),
             )
+            self._state.committing.add(seq)
             await conn.commit()
         except BaseException:
             discard(conn)
             raise
+        self._state.committing.discard(seq)
         self._pool.put(conn)
 
     async def sample(self) -> Observation:
         """Write the next sequence number; value = seq, ok only on an acknowledged COMMIT."""
-        seq = self._state.next_seq
-        self._state.next_seq += 1
+        state = self._state
+        if state.stopped:
+            raise RuntimeError("the ledger stopped writing for its read-back")
+        seq = state.next_seq
+        state.next_seq += 1
         start = time.monotonic()
-        self._state.attempted[seq] = start
+        state.attempted[seq] = start
+        state.in_flight += 1
         try:
             finished, _ = await self._background.run(self._write(seq), self.timeout)
         except Exception as exc:
+            if seq in state.committing:  # the COMMIT went out; whether it landed is unknown
+                state.in_doubt[seq] = start
             return Observation(False, value=seq, detail=describe_error(exc))
+        finally:
+            state.in_flight -= 1
+            state.committing.discard(seq)
         if not finished:
+            state.in_doubt[seq] = start
             return Observation(False, value=seq, detail=timeout_detail(self.timeout))
-        self._state.acked[seq] = start
+        state.acked[seq] = start
         return Observation(True, latency=time.monotonic() - start, value=seq)
+
+    async def stop_writing(self, pause: float = 0.05) -> None:
+        """Send no more writes and wait (at most one timeout) for those in flight to end.
+
+        The read-back must compare a closed set: a write acknowledged while it runs would
+        be counted as lost.
+        """
+        self._state.stopped = True
+        deadline = time.monotonic() + self.timeout + 1.0
+        while self._state.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(pause)
 
     async def _read_back(self) -> set[int]:
         dsn = self.model.verify_dsn or self.model.dsn
@@ -130,7 +161,14 @@ class LedgerProber(Prober[LedgerProbe]):
             return {int(row[0]) for row in await cur.fetchall()}
 
     async def verify(self, within: float = 30.0, pause: float = 0.5) -> LedgerResult:
-        """Read back this run's writes, retrying for up to `within` seconds (a failover may be settling)."""
+        """Stop writing, then read back this run's writes, retrying for up to `within` seconds.
+
+        Only writes acknowledged before the stop are compared with what is stored.
+        """
+        await self.stop_writing()
+        acked = self.acked
+        in_doubt = sorted(self._state.in_doubt.items())
+        unacked = set(self._state.attempted) - set(self._state.acked)
         deadline = time.monotonic() + within
         attempts = 0
         last = "not attempted"
@@ -155,11 +193,16 @@ class LedgerProber(Prober[LedgerProbe]):
             if time.monotonic() + pause >= deadline:
                 break
             await asyncio.sleep(pause)
-        acked = self.acked
-        unacked = set(self._state.attempted) - set(self._state.acked)
         if present is None:
             return LedgerResult(
-                self.run_id, acked, [], 0, len(self._state.attempted), error=last, attempts=attempts
+                self.run_id,
+                acked,
+                [],
+                0,
+                len(self._state.attempted),
+                error=last,
+                attempts=attempts,
+                in_doubt=in_doubt,
             )
         return LedgerResult(
             run_id=self.run_id,
@@ -169,6 +212,8 @@ class LedgerProber(Prober[LedgerProbe]):
             attempted=len(self._state.attempted),
             present=len(present),
             attempts=attempts,
+            in_doubt=in_doubt,
+            in_doubt_present=sum(1 for s, _ in in_doubt if s in present),
         )
 
     async def close(self) -> None:

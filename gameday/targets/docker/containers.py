@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from ...scenarios.model import CrashFault, PauseFault, StopFault
-from ..base import FaultAction, FaultPlan, TargetError
+from ..base import FaultAction, FaultPlan, TargetError, acting
 from .driver import DRIVER, DockerDriver
 from .sdk import each, names, refs_of
 
@@ -85,13 +85,15 @@ def _kill(driver: DockerDriver, cid: str) -> str:
     info = driver.inspect(cid)
     if info is None or not info["State"].get("Running"):
         return "not running"
-    driver.client.api.kill(cid, signal="SIGKILL")
+    with acting():
+        driver.client.api.kill(cid, signal="SIGKILL")
     _wait_state(driver, cid, lambda s: not s.get("Running"), "stopped after SIGKILL")
     return "killed"
 
 
 def _stop(driver: DockerDriver, cid: str) -> str:
-    driver.client.api.stop(cid, timeout=STOP_TIMEOUT_S)
+    with acting():
+        driver.client.api.stop(cid, timeout=STOP_TIMEOUT_S)
     return "stopped"
 
 
@@ -99,7 +101,8 @@ def _pause(driver: DockerDriver, cid: str) -> str:
     info = driver.inspect(cid)
     if info is None or info["State"].get("Paused"):
         return "already paused"
-    driver.client.api.pause(cid)
+    with acting():
+        driver.client.api.pause(cid)
     _wait_state(driver, cid, lambda s: s.get("Paused"), "paused")
     return "paused"
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...scenarios.model import LatencyFault, NetworkCutFault, PartitionFault
-from ..base import FaultAction, FaultPlan, TargetError, UnsupportedFault
+from ..base import FaultAction, FaultPlan, TargetError, UnsupportedFault, acting
 from .driver import DRIVER, DockerDriver
 from .netns import (
     CHAIN_PREFIX,
@@ -92,7 +92,8 @@ class PartitionAction(FaultAction[DockerDriver]):
                 if pid is None:
                     out[ref["name"]] = "not running"
                     continue
-                iptables_install(pid, tool, chain, peers)
+                with acting():
+                    iptables_install(pid, tool, chain, peers)
                 out[ref["name"]] = {"dropped": peers}
         return {"chain": chain, "containers": out}
 
@@ -140,7 +141,8 @@ class LatencyAction(FaultAction[DockerDriver]):
             if pid is None:
                 out[ref["name"]] = "not running"
                 continue
-            out[ref["name"]] = netem_add(pid, tc, delay, jitter, ref["name"])
+            with acting():
+                out[ref["name"]] = netem_add(pid, tc, delay, jitter, ref["name"])
         return out
 
     def revert(self, driver: DockerDriver, plan: FaultPlan) -> Mapping[str, Any]:
@@ -180,7 +182,7 @@ def _endpoints(driver: DockerDriver, cid: str) -> dict[str, dict[str, Any]]:
 def _disconnect(driver: DockerDriver, cid: str) -> list[str]:
     nets = list(driver.networks(cid))
     for net in nets:
-        with contextlib.suppress(not_found()):
+        with contextlib.suppress(not_found()), acting():
             driver.client.api.disconnect_container_from_network(cid, net, force=True)
     left = list(driver.networks(cid))
     if left:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from ...sandbox import manage
 from ...sandbox.state import DATABASES, atomic_write_json, link_name, pid_alive
 from ...scenarios.model import LatencyFault, NetworkCutFault, PartitionFault
-from ..base import FaultAction, FaultPlan, TargetError, UnsupportedFault
+from ..base import FaultAction, FaultPlan, TargetError, UnsupportedFault, acting
 from .driver import DRIVER, SandboxDriver, unknown_name
 from .processes import await_failover_settled, await_fenced_exit, start_components
 
@@ -164,7 +164,8 @@ def apply_links(driver: SandboxDriver, undo: Mapping[str, Any]) -> dict[str, Any
             entry = reg["links"].setdefault(name, {"base": current.get(name, OPEN), "layers": []})
             if not any(t == token for t, _ in entry["layers"]):
                 entry["layers"].append([token, setting])
-            set_link(driver, name, setting)
+            with acting():
+                set_link(driver, name, setting)
     after = {lk["name"]: _norm(lk) for lk in driver.admin(lambda c: c.links())}
     wrong = [n for n in names if after.get(n) != _norm(setting)]
     if wrong:

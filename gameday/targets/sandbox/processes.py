@@ -25,7 +25,7 @@ from ...sandbox.state import (
     read_writer,
 )
 from ...scenarios.model import CrashFault, PauseFault, StopFault
-from ..base import FaultAction, FaultPlan, TargetError
+from ..base import FaultAction, FaultPlan, TargetError, acting
 from .driver import DRIVER, SandboxDriver
 
 
@@ -63,7 +63,8 @@ class StopAction(_ProcessAction):
     def apply(self, driver: SandboxDriver, plan: FaultPlan) -> Mapping[str, Any]:
         """Stop each component."""
         for comp in plan.undo["components"]:
-            driver.call(lambda c=comp: manage.stop_component(driver.state_dir, c))
+            with acting():
+                driver.call(lambda c=comp: manage.stop_component(driver.state_dir, c))
         return {"stopped": list(plan.undo["components"])}
 
 
@@ -88,7 +89,10 @@ def signal_components(
 ) -> dict[str, Any]:
     killed: dict[str, int | None] = {}
     for comp in comps:
-        killed[comp] = driver.call(lambda c=comp: manage.kill_component(driver.state_dir, c, sig))
+        with acting():
+            killed[comp] = driver.call(
+                lambda c=comp: manage.kill_component(driver.state_dir, c, sig)
+            )
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline and any(pid_alive(p) for p in killed.values() if p):
         time.sleep(0.02)
@@ -116,7 +120,7 @@ def pause(driver: SandboxDriver, comps: list[str], sig: signal.Signals) -> dict[
         main = pids[0] if pids else None
         pgid = proc_pgrp(main) if main else None
         if pgid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+            with acting(), contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, sig)
         for pid in pids:  # members outside the group (none expected) get it too
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -1,0 +1,218 @@
+"""Verdicts that cannot pass wrongly: unreverted faults, retried reverts, delayed effects.
+
+Real drills through the CLI against the toy target (tests/architecture/toy_target.py); the
+faults are command faults and the steady-state probe is a command probe watching a marker
+file, so what the system "suffers" is exactly what each test scripts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gameday.cli import main
+from gameday.runners.journal import read_journal
+from gameday.targets import registry
+
+from ..architecture.toy_target import TOY, ToyDriver
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def toy() -> Iterator[None]:
+    registry.register(TOY)
+    yield
+    registry.unregister("toy")
+    for server in ToyDriver.servers.values():
+        server.kill()
+    ToyDriver.servers.clear()
+
+
+def sh(script: str) -> str:
+    return json.dumps(["sh", "-c", script])  # a YAML flow sequence: no quoting surprises
+
+
+def scenario(tmp: Path, faults: str, objectives: str = "recovery_time: 30s") -> Path:
+    down = tmp / "down"
+    text = f"""\
+apiVersion: gameday/v1
+kind: Scenario
+name: truth
+target:
+  type: toy
+objectives:
+  {objectives}
+steady_state:
+  stable_for: 1s
+  probes:
+    - name: marker
+      type: command
+      run: {json.dumps(["test", "!", "-e", str(down)])}
+      every: 100ms
+      timeout: 1s
+faults:
+{faults}
+"""
+    path = tmp / "truth.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run(tmp: Path, path: Path) -> tuple[int, dict[str, Any], Path]:
+    code = main(["run", "--ci", "--report-dir", str(tmp / "reports"), str(path)])
+    run_dir = next((tmp / "reports").iterdir())
+    return code, json.loads((run_dir / "report.json").read_text()), run_dir
+
+
+def test_an_undo_that_fails_makes_the_drill_an_error(toy: None, tmp_path: Path) -> None:
+    faults = f"""\
+  - name: stuck
+    action: command
+    at: 200ms
+    duration: 1s
+    run: {sh("true")}
+    undo: {sh("echo 'cannot undo: device busy' >&2; exit 3")}
+"""
+    code, report, run_dir = run(tmp_path, scenario(tmp_path, faults))
+    # recovery itself was fine (the marker never existed): only the failed undo says error
+    assert code == 4
+    assert report["verdict"] == "error" and report["exit_code"] == 4
+    [left] = report["unreverted"]
+    # once when its duration ended, then teardown: once more and two retries
+    assert left["fault"] == "stuck" and left["attempts"] == 4
+    assert "device busy" in left["error"]
+    assert left["recover"] == f"gameday recover --journal {run_dir / 'journal.jsonl'}"
+    assert "stuck" in report["reason"] and "gameday recover" in report["reason"]
+    for name in ("report.md", "report.html", "junit.xml"):
+        text = (run_dir / name).read_text()
+        assert "stuck" in text and "gameday recover --journal" in text, name
+    junit = (run_dir / "junit.xml").read_text()
+    assert "<error" in junit
+    assert read_journal(run_dir / "journal.jsonl").pending(), "the journal keeps it for recover"
+
+
+def test_a_revert_that_fails_while_another_fault_holds_is_retried_after_it(
+    toy: None, tmp_path: Path
+) -> None:
+    # `needs-link` can only be undone once `slow-link` is gone (its marker blocks the undo);
+    # it was applied last, so teardown tries it first, while `slow-link` is still in force
+    blocker = tmp_path / "blocker"
+    faults = f"""\
+  - name: slow-link
+    action: command
+    at: 200ms
+    run: {sh(f"touch {blocker}")}
+    undo: {sh(f"rm -f {blocker}")}
+  - name: needs-link
+    action: command
+    at: 400ms
+    run: {sh("true")}
+    undo: {sh(f"test ! -e {blocker} || {{ echo 'link still slowed' >&2; exit 1; }}")}
+"""
+    code, report, run_dir = run(tmp_path, scenario(tmp_path, faults))
+    assert code == 0 and report["unreverted"] == [], report["reason"]
+    assert not read_journal(run_dir / "journal.jsonl").pending()
+    failed = [e for e in report["events"] if e["kind"] == "fault.failed"]
+    assert [e["name"] for e in failed] == ["needs-link"]
+    assert "link still slowed" in failed[0]["detail"]["error"]
+    reverted = [e["name"] for e in report["events"] if e["kind"] == "fault.reverted"]
+    assert reverted == ["slow-link", "needs-link"]
+    assert report["verdict"] == "passed"
+
+
+def test_a_revert_that_never_succeeds_is_named_not_passed(toy: None, tmp_path: Path) -> None:
+    # negative control of the retry: the blocker is never removed
+    blocker = tmp_path / "blocker"
+    faults = f"""\
+  - name: needs-link
+    action: command
+    at: 200ms
+    run: {sh(f"touch {blocker}")}
+    undo: {sh(f"test ! -e {blocker} || {{ echo 'link still slowed' >&2; exit 1; }}")}
+"""
+    code, report, _ = run(tmp_path, scenario(tmp_path, faults))
+    assert code == 4 and report["verdict"] == "error"
+    assert [u["fault"] for u in report["unreverted"]] == ["needs-link"]
+
+
+def test_an_aborted_drill_leaves_what_it_never_reached_unjudged(toy: None, tmp_path: Path) -> None:
+    down = tmp_path / "down"
+    faults = f"""\
+  - name: outage
+    action: command
+    at: 200ms
+    run: {sh(f"touch {down}")}
+    undo: {sh(f"rm -f {down}")}
+guardrails:
+  max_duration: 5s
+manual_steps:
+  - name: page-dba
+    deadline: 10m
+    optional: true
+  - name: announce
+    deadline: 1s
+    optional: true
+"""
+    code, report, run_dir = run(
+        tmp_path,
+        scenario(tmp_path, faults, "{recovery_time: 15m, failover_time: 2m, data_loss: 0}"),
+    )
+    assert code == 3 and report["verdict"] == "aborted"
+    outcome = {o["name"]: o["outcome"] for o in report["objectives"]}
+    # the data-loss read-back never happened: unknown, not lost
+    assert outcome["data_loss"] == "not judged"
+    steps = {m["name"]: m["met"] for m in report["manual_steps"]}
+    # page-dba's deadline (10 m) never came; announce's (1 s) came and went
+    assert steps == {"page-dba": None, "announce": False}
+    html = (run_dir / "report.html").read_text()
+    assert "not judged" in html
+    # nothing that was never judged becomes a finding or a deviation
+    assert not any("data_loss" in d for d in report["deviations"])
+
+
+LOCUSTFILE = """\
+from locust import HttpUser, constant, task
+
+
+class Browse(HttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def index(self):
+        self.client.get("/")
+"""
+
+
+@pytest.mark.parametrize("kill", [True, False], ids=["traffic-killed", "control"])
+def test_blind_is_not_healthy(toy: None, tmp_path: Path, kill: bool) -> None:
+    users = tmp_path / "browse_users.py"
+    users.write_text(LOCUSTFILE, encoding="utf-8")
+    # SIGKILL this drill's Locust (found by its unique locustfile path) right after injection
+    run_ = ["pkill", "--signal", "KILL", "-f", str(users)] if kill else ["true"]
+    faults = f"""\
+  - name: blindfold
+    action: command
+    at: 200ms
+    duration: 2s
+    run: {json.dumps(run_)}
+    undo: ["true"]
+traffic:
+  users: 2
+  locustfile: {users}
+"""
+    code, report, _ = run(tmp_path, scenario(tmp_path, faults, "availability: 90%"))
+    availability = next(o for o in report["objectives"] if o["name"] == "availability")
+    lost = [e for e in report["events"] if e["kind"] == "measurement.lost"]
+    if kill:
+        assert availability["outcome"] == "not judged"
+        assert availability["reason"].startswith("not judged: traffic stopped at +")
+        assert lost and lost[0]["name"] == "traffic"
+        assert code == 4 and report["verdict"] == "error"
+    else:
+        assert availability["outcome"] == "met" and not lost
+        assert code == 0 and report["verdict"] == "passed"
