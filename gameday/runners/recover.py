@@ -136,19 +136,29 @@ def _do_recover(
         journal.process_stopped(proc.pid)
     drivers: dict[str, Target] = {}
     try:
-        for entry in reversed(state.pending()):
-            plan = entry.plan
-            key = f"{plan.driver}:{sorted(plan.spec.items())}"
-            try:
-                if key not in drivers:
-                    drivers[key] = target_from_spec(plan.driver, plan.spec)
-                result = drivers[key].revert(plan)
-            except (TargetError, OSError) as exc:
-                journal.fault_revert_failed(entry.plan_id, str(exc), by=by)
-                out.failed.append((entry.plan_id, str(exc)))
-                continue
-            journal.fault_reverted(entry.plan_id, dict(result), by=by)
-            out.reverted.append(f"{plan.fault} ({plan.action}: {', '.join(plan.touches)})")
+        pending = list(reversed(state.pending()))
+        failed: list[tuple[Any, str]] = []
+        # a revert may need another fault gone first (a rejoin over a slowed link): what
+        # failed gets a second try once every other one is reverted
+        for _ in range(2):
+            failed = []
+            for entry in pending:
+                plan = entry.plan
+                key = f"{plan.driver}:{sorted(plan.spec.items())}"
+                try:
+                    if key not in drivers:
+                        drivers[key] = target_from_spec(plan.driver, plan.spec)
+                    result = drivers[key].revert(plan)
+                except (TargetError, OSError) as exc:
+                    journal.fault_revert_failed(entry.plan_id, str(exc), by=by)
+                    failed.append((entry, str(exc)))
+                    continue
+                journal.fault_reverted(entry.plan_id, dict(result), by=by)
+                out.reverted.append(f"{plan.fault} ({plan.action}: {', '.join(plan.touches)})")
+            pending = [entry for entry, _ in failed]
+            if not pending:
+                break
+        out.failed.extend((f"{e.plan.fault} ({e.plan.action})", error) for e, error in failed)
         if state.target_started and not keep_target and not out.failed:
             out.target_stopped = _stop_target(state, journal)
     finally:
@@ -157,7 +167,10 @@ def _do_recover(
     if out.failed:
         out.outcome = "failed"
         # the drill stays in the active index: the next recover retries what failed
-        out.message = f"{len(out.failed)} revert(s) failed; the journal keeps them pending"
+        out.message = (
+            f"{len(out.failed)} revert(s) failed; the journal keeps them pending: fix the cause, "
+            f"then run `gameday recover --journal {journal.path}` again"
+        )
         return
     journal.drill_recovered(os.getpid(), out.reverted)
     out.outcome = "recovered"

@@ -216,3 +216,30 @@ traffic:
     else:
         assert availability["outcome"] == "met" and not lost
         assert code == 0 and report["verdict"] == "passed"
+
+
+def test_recover_names_what_it_could_not_revert_then_finishes_once_fixed(
+    toy: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gameday.runners.recover import cmd_recover
+
+    blocker = tmp_path / "blocker"
+    faults = f"""\
+  - name: needs-link
+    action: command
+    at: 200ms
+    run: {sh(f"touch {blocker}")}
+    undo: {sh(f"test ! -e {blocker} || {{ echo 'link still slowed' >&2; exit 1; }}")}
+"""
+    code, report, run_dir = run(tmp_path, scenario(tmp_path, faults))
+    assert code == 4
+    journal = run_dir / "journal.jsonl"
+    capsys.readouterr()
+    # the drill ran in this process, which is still alive: --force
+    assert cmd_recover(journal, True) == 4
+    out = capsys.readouterr().out
+    assert "needs-link (command)" in out and "link still slowed" in out
+    assert f"gameday recover --journal {journal}" in out
+    blocker.unlink()  # the operator fixes the cause
+    assert cmd_recover(journal, True) == 0
+    assert not read_journal(journal).pending()
