@@ -231,7 +231,7 @@ def test_recover_names_what_it_could_not_revert_then_finishes_once_fixed(
     run: {sh(f"touch {blocker}")}
     undo: {sh(f"test ! -e {blocker} || {{ echo 'link still slowed' >&2; exit 1; }}")}
 """
-    code, report, run_dir = run(tmp_path, scenario(tmp_path, faults))
+    code, _, run_dir = run(tmp_path, scenario(tmp_path, faults))
     assert code == 4
     journal = run_dir / "journal.jsonl"
     capsys.readouterr()
