@@ -1,28 +1,45 @@
 """Milestones derived from a Timeline, and the steady-state evaluator behind them.
 
-Pure code, no I/O. A milestone's time is its first qualifying sample and its error bound
-is the sampling interval (DESIGN.md, "Measurement"). `SteadyTracker` is the one
-definition of "the steady state holds": the engine feeds it live, `recovered()` replays it
-over the finished timeline, so the live view and the report cannot disagree.
+Pure code, no I/O. A state change (impact, recovery, failover) happened between the last
+observation that still saw the old state and the first that saw the new one: its bracket.
+The milestone is the bracket's midpoint and its error bound half the bracket's width
+(docs/architecture.md, "Measurement"). `SteadyTracker` is the one definition of "the
+steady state holds" (`steady.py`, re-exported here): the engine feeds it live,
+`recovery()` replays it over the finished timeline, so the live view and the report cannot
+disagree.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ..traffic.stats import AGGREGATE_NAME, TrafficWindow
-from .timeline import ALERT, FAULT_INJECTED, FAULT_REVERTED, MANUAL, Event, Sample, Timeline
+from ..traffic.stats import AGGREGATE_NAME
+from .steady import (  # the steady-state evaluator, re-exported: callers import it from here
+    TRAFFIC_STREAM,
+    tracker_for,
+    traffic_healthy,
+)
+from .steady import SteadyTracker as SteadyTracker
+from .steady import holds_for as holds_for
+from .steady import steady_since as steady_since
+from .timeline import (
+    ALERT,
+    FAULT_INJECTED,
+    FAULT_REVERTED,
+    GUARDRAIL,
+    MANUAL,
+    Event,
+    Sample,
+    Timeline,
+)
 
 IMPACT_STARTED = "impact.started"
 RECOVERED = "recovered"
 FAILOVER_COMPLETED = "failover.completed"
 DETECTED = "detected"
 ALERT_BOUND_S = 0.01  # alerts are timed when the webhook receives them
-TRAFFIC_STREAM = "traffic:*"  # the pseudo-probe standing for user traffic in the tracker
 _EPS = 1e-9  # float slack when comparing sums of grid times
 
 
@@ -34,202 +51,6 @@ class Milestone:
     t: float
     bound: float
     detail: Mapping[str, Any] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- steady state
-
-
-class _Obs(NamedTuple):
-    # ordering: by time, passes before failures at the same instant (a failure at t must
-    # reset a candidate that starts at t, never the other way round), then stream name;
-    # a tuple, so the heap compares in C (a 24-hour replay makes millions of comparisons)
-    t: float
-    failed: bool
-    stream: str
-    seq: int
-
-
-class SteadyTracker:
-    """Incremental "does every steady-state probe pass, and since when".
-
-    Feed samples (and traffic windows when `min_traffic_success` is set) as they arrive;
-    each probe's samples must arrive in time order. Observations are merged across
-    probes in time order up to the watermark (the latest time every stream has reached),
-    so a slow probe's late answer is judged in its place. Cost per feed: O(log buffer).
-    """
-
-    def __init__(
-        self,
-        probes: Iterable[str],
-        stable_for: float,
-        *,
-        min_traffic_success: float | None = None,
-        after: float | None = None,
-    ) -> None:
-        self.probes: tuple[str, ...] = tuple(sorted(set(probes)))
-        self.stable_for = float(stable_for)
-        self.min_traffic_success = min_traffic_success
-        self.after = after
-        streams = list(self.probes)
-        if min_traffic_success is not None:
-            streams.append(TRAFFIC_STREAM)
-        self.streams: tuple[str, ...] = tuple(streams)
-        self._latest: dict[str, float] = {}
-        self._heap: list[_Obs] = []
-        self._seq = itertools.count()
-        self._candidate: float | None = None
-        self._seen: set[str] = set()
-        self._processed_t: float | None = None
-        self._first_window: tuple[float, float] | None = None
-        self._last_failure: tuple[float, str] | None = None
-        self._failures = 0
-
-    # feeding ---------------------------------------------------------------
-
-    def feed(self, sample: Sample) -> None:
-        """Add one steady-state probe sample (samples of other probes are ignored)."""
-        if sample.probe not in self.probes:
-            return
-        self._push(sample.t, not sample.ok, sample.probe)
-
-    def feed_traffic(self, window: TrafficWindow) -> None:
-        """Add one traffic window; only the aggregate line counts, judged at its end."""
-        if self.min_traffic_success is None or window.name != AGGREGATE_NAME:
-            return
-        ratio = window.success_ratio
-        # a second without requests is not evidence of health
-        healthy = ratio is not None and ratio >= self.min_traffic_success - _EPS
-        self._push(window.t_mono, not healthy, TRAFFIC_STREAM)
-
-    def flush(self) -> None:
-        """Judge everything buffered, whatever the watermark (the drill has ended)."""
-        while self._heap:
-            self._process(heapq.heappop(self._heap))
-
-    def _push(self, t: float, failed: bool, stream: str) -> None:
-        if self.after is not None and t < self.after:
-            return
-        self._latest[stream] = max(t, self._latest.get(stream, t))
-        heapq.heappush(self._heap, _Obs(t, failed, stream, next(self._seq)))
-        if len(self._latest) < len(self.streams):
-            return
-        watermark = min(self._latest.values())
-        while self._heap and self._heap[0].t <= watermark:
-            self._process(heapq.heappop(self._heap))
-
-    def _process(self, obs: _Obs) -> None:
-        self._processed_t = obs.t if self._processed_t is None else max(self._processed_t, obs.t)
-        if obs.failed:
-            self._candidate = None
-            self._seen.clear()
-            self._last_failure = (obs.t, obs.stream)
-            self._failures += 1
-            return
-        if self._candidate is None:
-            if obs.stream == TRAFFIC_STREAM:
-                # a healthy traffic second alone does not start a window: probes do
-                return
-            self._candidate = obs.t
-        self._seen.add(obs.stream)
-        if self._first_window is None and self._complete(obs.t):
-            self._first_window = (self._candidate, obs.t)
-
-    def _complete(self, t: float) -> bool:
-        return (
-            self._candidate is not None
-            and t >= self._candidate + self.stable_for - _EPS
-            and len(self._seen) == len(self.streams)
-        )
-
-    # questions -------------------------------------------------------------
-
-    @property
-    def since(self) -> float | None:
-        """Start of the current run of passing observations; None while failing or unknown."""
-        return self._candidate
-
-    @property
-    def judged_until(self) -> float | None:
-        """Time of the latest observation judged so far (the watermark actually reached)."""
-        return self._processed_t
-
-    @property
-    def last_failure(self) -> tuple[float, str] | None:
-        """(t, stream) of the latest failing observation judged."""
-        return self._last_failure
-
-    @property
-    def failures(self) -> int:
-        """Failing observations judged so far."""
-        return self._failures
-
-    def holds(self, stable_for: float | None = None) -> bool:
-        """True when the current passing run has lasted `stable_for` with every probe seen."""
-        need = self.stable_for if stable_for is None else stable_for
-        if self._candidate is None or self._processed_t is None:
-            return False
-        return self._processed_t >= self._candidate + need - _EPS and len(self._seen) == len(
-            self.streams
-        )
-
-    @property
-    def first_window(self) -> tuple[float, float] | None:
-        """(start, confirmed at) of the first complete `stable_for` window, once there is one."""
-        return self._first_window
-
-
-def tracker_for(
-    timeline: Timeline,
-    stable_for: float,
-    *,
-    min_traffic_success: float | None = None,
-    after: float | None = None,
-    until: float | None = None,
-) -> SteadyTracker:
-    """Replay a timeline's steady-state samples (and traffic) into a flushed tracker."""
-    tracker = SteadyTracker(
-        [p.name for p in timeline.steady_probes()],
-        stable_for,
-        min_traffic_success=min_traffic_success,
-        after=after,
-    )
-    for name in tracker.probes:
-        for sample in sorted(timeline.samples.get(name, []), key=lambda s: s.t):
-            if until is None or sample.t <= until:
-                tracker.feed(sample)
-    if min_traffic_success is not None:
-        for window in sorted(timeline.traffic, key=lambda w: w.t_mono):
-            if until is None or window.t_mono <= until:
-                tracker.feed_traffic(window)
-    tracker.flush()
-    return tracker
-
-
-def steady_since(
-    timeline: Timeline,
-    now: float,
-    *,
-    min_traffic_success: float | None = None,
-    after: float | None = None,
-) -> float | None:
-    """Since when every steady probe has passed, judging samples up to `now` (rescans: tests, CLI)."""
-    return tracker_for(
-        timeline, 0.0, min_traffic_success=min_traffic_success, after=after, until=now
-    ).since
-
-
-def holds_for(
-    timeline: Timeline,
-    start: float,
-    stable_for: float,
-    *,
-    min_traffic_success: float | None = None,
-) -> bool:
-    """Whether a complete `stable_for` window of steady state begins at or after `start`."""
-    tracker = tracker_for(
-        timeline, stable_for, min_traffic_success=min_traffic_success, after=start
-    )
-    return tracker.first_window is not None
 
 
 # --------------------------------------------------------------------------- milestones
@@ -246,14 +67,24 @@ def injection_time(timeline: Timeline) -> float | None:
     return None if first is None else first.t
 
 
+def injection_bound(event: Event) -> float:
+    """Uncertainty of an injection instant: how long the act took (`act_s`), else `apply_s`.
+
+    `act_s` is the driver's act call alone (signal sent, rule installed, API call accepted);
+    reports written before it existed only have `apply_s`, which includes confirming.
+    """
+    return _bound(event, "act_s" if "act_s" in event.detail else "apply_s")
+
+
 def fault_milestones(timeline: Timeline) -> list[Milestone]:
-    """`fault.injected` / `fault.reverted`, bounded by how long the driver call took."""
+    """`fault.injected` / `fault.reverted`, bounded by how long the driver's act took."""
     out: list[Milestone] = []
     for event in timeline.events:
         if event.kind == FAULT_INJECTED:
-            out.append(
-                Milestone(FAULT_INJECTED, event.t, _bound(event, "apply_s"), {"fault": event.name})
-            )
+            detail: dict[str, Any] = {"fault": event.name}
+            if "confirmed_at" in event.detail:
+                detail["confirmed_at"] = event.detail["confirmed_at"]
+            out.append(Milestone(FAULT_INJECTED, event.t, injection_bound(event), detail))
         elif event.kind == FAULT_REVERTED:
             out.append(
                 Milestone(FAULT_REVERTED, event.t, _bound(event, "revert_s"), {"fault": event.name})
@@ -270,17 +101,199 @@ def manual_milestones(timeline: Timeline) -> list[Milestone]:
     ]
 
 
-def impact_started(timeline: Timeline, t_inj: float) -> Milestone | None:
-    """First failing steady-state sample at or after injection; bound: that probe's interval."""
-    best: Sample | None = None
+# --------------------------------------------------------------------------- brackets
+
+
+class _Point(NamedTuple):
+    """One observation of a steady-state stream, for brackets.
+
+    `key`: where the tracker judges it (a probe's send time, a traffic second's end);
+    [`lo`, `hi`]: the span in which it saw what it saw (send → answer or error; the second).
+    """
+
+    key: float
+    lo: float
+    hi: float
+    ok: bool
+    detail: str
+
+
+def answered_at(sample: Sample) -> float:
+    """When a sample's observation ended: its answer, else its error or timeout, else its send."""
+    if sample.latency is not None:
+        return sample.t + sample.latency
+    if sample.ended is not None:
+        return sample.t + sample.ended
+    return sample.t  # older reports: nothing recorded after the send
+
+
+def _stream_points(
+    timeline: Timeline, min_traffic_success: float | None, until: float | None
+) -> dict[str, list[_Point]]:
+    """Each steady-state stream's observations up to `until`, in tracker order."""
+    out: dict[str, list[_Point]] = {}
     for probe in timeline.steady_probes():
-        for sample in timeline.samples.get(probe.name, []):
-            if not sample.ok and sample.t >= t_inj and (best is None or sample.t < best.t):
-                best = sample
+        pts = [
+            _Point(s.t, s.t, answered_at(s), s.ok, s.detail)
+            for s in timeline.samples.get(probe.name, [])
+            if until is None or s.t <= until
+        ]
+        out[probe.name] = sorted(pts, key=lambda p: p.key)
+    if min_traffic_success is not None:
+        pts = []
+        for w in timeline.traffic:
+            if w.name != AGGREGATE_NAME or (until is not None and w.t_mono > until):
+                continue
+            ok = traffic_healthy(w, min_traffic_success)
+            ratio = w.success_ratio
+            what = "no requests" if ratio is None else f"{ratio * 100:.2f}% of {w.count} ok"
+            pts.append(_Point(w.t_mono, w.t_start, w.t_mono, ok, what))
+        out[TRAFFIC_STREAM] = sorted(pts, key=lambda p: p.key)
+    return out
+
+
+def _half(name: str, lo: float, hi: float, detail: dict[str, Any]) -> Milestone:
+    """The milestone at the bracket's midpoint, bounded by half its width."""
+    return Milestone(name, (lo + hi) / 2, (hi - lo) / 2, {"bracket": [lo, hi], **detail})
+
+
+def impact_started(
+    timeline: Timeline,
+    t_inj: float,
+    min_traffic_success: float | None = None,
+    until: float | None = None,
+) -> Milestone | None:
+    """When the steady state first broke after injection, bracketed per stream.
+
+    A stream's impact lies between its last passing observation before its first failing
+    one at or after injection (not before the injection) and the end of that failing one
+    (its error or timeout came back). The drill's impact is the earliest stream's: the
+    bracket runs from the smallest lower edge to the smallest upper edge.
+    """
+    los: list[float] = []
+    best: tuple[float, str, _Point] | None = None
+    for stream, pts in _stream_points(timeline, min_traffic_success, until).items():
+        last_pass: _Point | None = None
+        for p in pts:
+            if p.key < t_inj or p.ok:
+                if p.ok:
+                    last_pass = p
+                continue
+            los.append(t_inj if last_pass is None else max(t_inj, last_pass.lo))
+            if best is None or p.hi < best[0]:
+                best = (p.hi, stream, p)
+            break
     if best is None:
         return None
-    every = timeline.probes[best.probe].every
-    return Milestone(IMPACT_STARTED, best.t, every, {"probe": best.probe, "detail": best.detail})
+    hi, stream, first = best
+    return _half(
+        IMPACT_STARTED,
+        min(los),
+        hi,
+        {"probe": stream, "decided_by": stream, "first_failure": first.key, "detail": first.detail},
+    )
+
+
+def _recovery_bracket(
+    points: Mapping[str, list[_Point]], t_inj: float, start: float
+) -> tuple[float, str, float, str]:
+    """(lo, its stream, hi, its stream) of a recovery whose passing run starts at `start`.
+
+    Lower edge: the last failing observation of any stream before the run (the system was
+    still broken then). Upper edge: each stream that failed recovered by the end of its
+    first passing observation after its own last failure; the steady state holds once the
+    last of them has, so the latest such answer.
+    """
+    lo, lo_by, hi, hi_by = t_inj, "", t_inj, ""
+    for stream, pts in points.items():
+        last_fail: int | None = None
+        for i, p in enumerate(pts):
+            if p.key >= start:
+                break
+            if p.key >= t_inj and not p.ok:
+                last_fail = i
+        if last_fail is None:
+            continue
+        fail = pts[last_fail]
+        first_pass = next((p for p in pts[last_fail + 1 :] if p.ok), None)
+        if not lo_by or max(fail.lo, t_inj) > lo:
+            lo, lo_by = max(fail.lo, t_inj), stream
+        if first_pass is not None and (not hi_by or first_pass.hi > hi):
+            hi, hi_by = first_pass.hi, stream
+    return lo, lo_by, max(hi, lo), hi_by
+
+
+@dataclass(frozen=True)
+class Relapse:
+    """A complete `stable_for` window after injection that a later impact ended."""
+
+    recovered_at: float  # start of the window
+    confirmed_at: float
+    impact_at: float  # the failing observation that ended it
+    stream: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "recovered_at": self.recovered_at,
+            "confirmed_at": self.confirmed_at,
+            "impact_at": self.impact_at,
+            "stream": self.stream,
+        }
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What the replay of the steady state after injection found."""
+
+    milestone: Milestone | None  # after the last impact; None when it never held again
+    impacted: bool  # any steady-state stream failed after injection
+    observed: bool  # every steady-state stream was observed after injection
+    relapses: tuple[Relapse, ...]
+    last_impact: float | None  # the last failing observation's time
+
+
+def recovery(
+    timeline: Timeline,
+    t_inj: float,
+    stable_for: float,
+    min_traffic_success: float | None = None,
+    until: float | None = None,
+) -> Recovery:
+    """Replay the steady state after injection (up to `until`, the end of observation).
+
+    The recovery is the first complete `stable_for` window after the LAST failing
+    observation; complete windows that an impact ended are relapses, not recoveries.
+    """
+    tracker = tracker_for(
+        timeline, stable_for, min_traffic_success=min_traffic_success, after=t_inj, until=until
+    )
+    points = _stream_points(timeline, min_traffic_success, until)
+    observed = bool(points) and all(any(p.key >= t_inj for p in pts) for pts in points.values())
+    relapses = tuple(Relapse(*r) for r in tracker.relapses)
+    last = tracker.last_failure
+    impacted = tracker.failures > 0
+    window = tracker.window
+    milestone: Milestone | None = None
+    if window is not None:
+        start, confirmed = window
+        detail: dict[str, Any] = {
+            "confirmed_at": confirmed,
+            "stable_for": stable_for,
+            "impacted": impacted,
+            "window_start": start,
+        }
+        if relapses:
+            detail["relapses"] = [r.to_json() for r in relapses]
+        if not impacted:
+            # nothing to recover from: the steady state held from the injection on
+            detail["note"] = "no impact observed"
+            milestone = Milestone(RECOVERED, t_inj, 0.0, detail)
+        else:
+            lo, lo_by, hi, hi_by = _recovery_bracket(points, t_inj, start)
+            detail["decided_by"] = hi_by
+            detail["last_failure_by"] = lo_by
+            milestone = _half(RECOVERED, lo, hi, detail)
+    return Recovery(milestone, impacted, observed, relapses, None if last is None else last[0])
 
 
 def recovered(
@@ -288,21 +301,10 @@ def recovered(
     t_inj: float,
     stable_for: float,
     min_traffic_success: float | None = None,
+    until: float | None = None,
 ) -> Milestone | None:
-    """Start of the first `stable_for` window after injection in which every steady probe passes."""
-    tracker = tracker_for(
-        timeline, stable_for, min_traffic_success=min_traffic_success, after=t_inj
-    )
-    window = tracker.first_window
-    if window is None:
-        return None
-    start, confirmed = window
-    return Milestone(
-        RECOVERED,
-        start,
-        timeline.sampling_interval(),
-        {"confirmed_at": confirmed, "stable_for": stable_for, "impacted": tracker.failures > 0},
-    )
+    """The recovery after the last impact (see `recovery`), or None."""
+    return recovery(timeline, t_inj, stable_for, min_traffic_success, until).milestone
 
 
 def first_revert_after(timeline: Timeline, t_inj: float) -> Event | None:
@@ -315,11 +317,13 @@ def first_revert_after(timeline: Timeline, t_inj: float) -> Event | None:
 def failover_completed(
     timeline: Timeline, t_inj: float, recovery: Milestone | None
 ) -> Milestone | None:
-    """`recovered`, when its window started while the fault was still in force."""
+    """`recovered`, when its whole bracket lies while the fault was still in force."""
     if recovery is None:
         return None
     revert = first_revert_after(timeline, t_inj)
-    if revert is not None and recovery.t >= revert.t:
+    bracket = recovery.detail.get("bracket")
+    upper = recovery.t + recovery.bound if bracket is None else float(bracket[1])
+    if revert is not None and upper > revert.t + _EPS:
         return None
     detail = dict(recovery.detail)
     detail["fault_reverted_at"] = None if revert is None else revert.t
@@ -341,7 +345,7 @@ def detected(timeline: Timeline, t_inj: float) -> Milestone | None:
 
 @dataclass(frozen=True)
 class DrillMilestones:
-    """Every milestone of a drill, with the key ones by name."""
+    """Every milestone of a drill, with the key ones by name, and how the drill was observed."""
 
     t_inj: float | None
     injected: Milestone | None
@@ -350,9 +354,16 @@ class DrillMilestones:
     failover: Milestone | None
     detected: Milestone | None
     all: tuple[Milestone, ...]
+    impacted: bool = False  # a steady-state stream failed after injection
+    observed: bool = False  # every steady-state stream was observed after injection
+    relapses: tuple[Relapse, ...] = ()  # recoveries an impact followed
+    observed_until: float | None = None  # end of observation (the `verify` phase, else last)
+    aborted_at: float | None = None  # first guardrail event
+    stable_for: float = 0.0
+    revert_at: float | None = None  # first revert of a fault injected at or after t_inj
 
     def apply_s(self) -> float:
-        """How long applying the first fault took (part of every objective's error)."""
+        """Uncertainty of the injection instant (`act_s`, else `apply_s`): part of every error."""
         return 0.0 if self.injected is None else self.injected.bound
 
 
@@ -360,16 +371,38 @@ def derive_milestones(
     timeline: Timeline, stable_for: float, min_traffic_success: float | None = None
 ) -> DrillMilestones:
     """Derive every milestone; the key ones are None when they did not happen."""
+    from .objectives.windows import observation_end  # the package imports this module
+
     faults = fault_milestones(timeline)
     manual = manual_milestones(timeline)
     t_inj = injection_time(timeline)
     injected = min((m for m in faults if m.name == FAULT_INJECTED), key=lambda m: m.t, default=None)
-    impact = rec = fo = det = None
+    guard = timeline.first(GUARDRAIL)
+    end = observation_end(timeline)
+    impact = fo = det = None
+    rec = Recovery(None, False, False, (), None)
+    revert: Event | None = None
     if t_inj is not None:
-        impact = impact_started(timeline, t_inj)
-        rec = recovered(timeline, t_inj, stable_for, min_traffic_success)
-        fo = failover_completed(timeline, t_inj, rec)
+        impact = impact_started(timeline, t_inj, min_traffic_success, end)
+        rec = recovery(timeline, t_inj, stable_for, min_traffic_success, end)
+        fo = failover_completed(timeline, t_inj, rec.milestone)
         det = detected(timeline, t_inj)
-    key = [m for m in (impact, det, fo, rec) if m is not None]
+        revert = first_revert_after(timeline, t_inj)
+    key = [m for m in (impact, det, fo, rec.milestone) if m is not None]
     ordered = sorted([*faults, *manual, *key], key=lambda m: (m.t, m.name))
-    return DrillMilestones(t_inj, injected, impact, rec, fo, det, tuple(ordered))
+    return DrillMilestones(
+        t_inj,
+        injected,
+        impact,
+        rec.milestone,
+        fo,
+        det,
+        tuple(ordered),
+        impacted=rec.impacted,
+        observed=rec.observed,
+        relapses=rec.relapses,
+        observed_until=end,
+        aborted_at=None if guard is None else guard.t,
+        stable_for=stable_for,
+        revert_at=None if revert is None else revert.t,
+    )

@@ -60,7 +60,11 @@ class Clock:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One probe observation: `t` is when it was sent; `late` how far behind its tick it was."""
+    """One probe observation: `t` is when it was sent; `late` how far behind its tick it was.
+
+    `ended`: seconds from `t` until a sample without `latency` ended (the error came back or
+    it timed out), so a failure's observation has an end too; None in older reports.
+    """
 
     probe: str
     t: float
@@ -73,6 +77,7 @@ class Sample:
     hops: Mapping[str, float] | None = None
     served_by: str | None = None
     hop_desc: Mapping[str, str] | None = None  # what a hop reached, e.g. {"db": "db-standby"}
+    ended: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,10 @@ from typing import Any
 
 import yaml
 
+from ..analysis.milestones import DrillMilestones, derive_milestones
+from ..analysis.timeline import FAULT_INJECTED
 from ..analysis.verdict import Verdict
+from ..scenarios.units import format_duration
 from .report import Report
 
 # Which frameworks each report section serves (shown next to the section, and in the index).
@@ -108,8 +111,58 @@ def apply_audit(
     return replace(report, audit=extra) if extra != dict(report.audit) else report
 
 
+def drill_milestones(report: Report) -> DrillMilestones:
+    """The drill's milestones and how it was observed, derived again from the report's timeline."""
+    info = report.scenario
+    return derive_milestones(report.timeline(), info.stable_for, info.min_traffic_success)
+
+
+def _measurement_findings(report: Report) -> list[tuple[str, str, str]]:
+    """(title, detail, source) of what the measurements say is suspicious besides objectives.
+
+    A fault expected to have an impact after which no steady-state stream failed may not
+    have taken effect (a fault expected to be absorbed is not suspicious); a recovery that
+    an impact followed was not one.
+    """
+    ms = drill_milestones(report)
+    if ms.t_inj is None:
+        return []
+    out: list[tuple[str, str, str]] = []
+
+    def rel(t: float) -> str:
+        return "+" + format_duration(round(t - (ms.t_inj or 0.0), 3))
+
+    if not ms.impacted and ms.observed:
+        injected = {e.name for e in report.events if e.kind == FAULT_INJECTED}
+        for fault in report.scenario.fault_models():
+            if fault.label() in injected and getattr(fault, "expect", "impact") == "impact":
+                out.append(
+                    (
+                        f"no observable impact from {fault.label()} — "
+                        "the fault may not have taken effect",
+                        "no steady-state probe (nor user traffic, when judged) failed after "
+                        "the injection; the fault expects an impact",
+                        f"fault {fault.label()}",
+                    )
+                )
+    for r in ms.relapses:
+        out.append(
+            (
+                f"recovery at {rel(r.recovered_at)} was followed by impact at {rel(r.impact_at)}",
+                f"a complete stable window ({rel(r.recovered_at)} to {rel(r.confirmed_at)}) "
+                f"ended when {r.stream} failed; the recovery counted is after the last impact",
+                "milestone recovered",
+            )
+        )
+    return out
+
+
 def findings(report: Report) -> list[dict[str, Any]]:
-    """Recorded findings, plus one per failed objective or deviation that none of them covers."""
+    """Recorded findings, plus one per failed objective, deviation or suspicious measurement.
+
+    Suspicious measurements: a fault expected to have an impact that had none, and a
+    recovery that a later impact undid (`_measurement_findings`).
+    """
     audit = effective_audit(report)
     out = [dict(f, source="recorded") for f in audit.get("findings", [])]
     owner = audit.get("approver") or "unassigned"
@@ -126,6 +179,17 @@ def findings(report: Report) -> list[dict[str, Any]]:
                     "source": f"objective {r.name}",
                 }
             )
+    for title, detail, source in _measurement_findings(report):
+        out.append(
+            {
+                "title": title,
+                "owner": owner,
+                "due": due,
+                "status": "open",
+                "detail": detail,
+                "source": source,
+            }
+        )
     if report.verdict in (Verdict.ABORTED, Verdict.ERROR):
         out.append(
             {

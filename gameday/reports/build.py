@@ -69,6 +69,7 @@ def relative_timeline(timeline: Timeline) -> Timeline:
                 None if x.hops is None else canon_hops(x.hops),
                 x.served_by,
                 x.hop_desc,
+                None if x.ended is None else round(x.ended, 6),
             )
             for x in timeline.samples[name]
         ]

@@ -33,6 +33,8 @@ def sample_json(s: Sample) -> dict[str, Any]:
         out["served_by"] = s.served_by
     if s.hop_desc:
         out["hop_desc"] = canon(s.hop_desc)
+    if s.ended is not None:
+        out["ended"] = finite(s.ended)
     return out
 
 
@@ -48,6 +50,7 @@ def sample_from(probe: str, d: Mapping[str, Any]) -> Sample:
         hops=d.get("hops"),
         served_by=d.get("served_by"),
         hop_desc=d.get("hop_desc"),
+        ended=d.get("ended"),
     )
 
 

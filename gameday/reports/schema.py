@@ -37,6 +37,7 @@ def report_json_schema() -> dict[str, Any]:
             "hops": obj,
             "served_by": opt_str,
             "hop_desc": obj,
+            "ended": opt_num,
         },
         ["t", "ok"],
     )

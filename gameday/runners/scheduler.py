@@ -275,6 +275,8 @@ class ProbeScheduler:
         except Exception as exc:
             obs = Observation(False, detail=describe_error(exc))
         detail = obs.detail
+        # no latency (an error or a timeout): when it ended is still the end of the observation
+        ended = time.monotonic() - t if obs.latency is None else None
         slot.ready[seq] = Sample(
             probe=probe.name,
             t=t,
@@ -286,6 +288,7 @@ class ProbeScheduler:
             hops=obs.hops,
             served_by=obs.served_by,
             hop_desc=obs.hop_desc,
+            ended=ended,
         )
 
     def _done(self, slot: _Slot, seq: int, task: asyncio.Task[None]) -> None:

@@ -19,6 +19,7 @@ from gameday.analysis.milestones import (
     holds_for,
     impact_started,
     recovered,
+    recovery,
     steady_since,
 )
 from gameday.analysis.timeline import ALERT, MANUAL, Sample
@@ -34,7 +35,7 @@ from .synth import T0, fault, probe, timeline, traffic, window
     outage_len=st.floats(0.0, 120.0),
     stable_for=st.sampled_from([0.0, 1.0, 5.0, 10.0, 30.0]),
 )
-def test_recovery_within_one_interval_of_truth(
+def test_recovery_bound_is_half_the_bracket_with_the_truth_inside(
     every: float, phase: float, outage_start: float, outage_len: float, stable_for: float
 ) -> None:
     tl = timeline()
@@ -45,29 +46,36 @@ def test_recovery_within_one_interval_of_truth(
     fault(tl, "crash-db", t_inj)
     rec = recovered(tl, t_inj, stable_for)
     assert rec is not None
-    assert rec.bound == every
     failing = [s for s in samples if not s.ok]
     if failing:
-        # true recovery at b; the first sample at or after b observes it
-        assert b <= rec.t < b + every + 1e-9
+        # bracket: the last failing send … the first passing answer (latency 10 ms)
+        last_fail = failing[-1]
+        first_pass = min((s for s in samples if s.ok and s.t > last_fail.t), key=lambda s: s.t)
+        lo, hi = last_fail.t, first_pass.t + 0.01
+        assert rec.detail["bracket"] == [lo, hi]
+        assert rec.t == pytest.approx((lo + hi) / 2)
+        assert rec.bound == pytest.approx((hi - lo) / 2)
+        assert rec.bound == pytest.approx((every + 0.01) / 2)  # half an interval, not one
+        assert rec.t - rec.bound - 1e-9 <= b <= rec.t + rec.bound + 1e-9  # the truth inside
         imp = impact_started(tl, t_inj)
-        assert imp is not None and a <= imp.t < a + every + 1e-9
-        assert imp.t == failing[0].t
+        assert imp is not None
+        assert imp.detail["bracket"] == [t_inj, failing[0].t + 0.01]
+        assert imp.t - imp.bound - 1e-9 <= a <= imp.t + imp.bound + 1e-9
+        assert rec.detail["confirmed_at"] >= rec.detail["window_start"] + stable_for - 1e-9
     else:
-        # no impact observed: recovered at the first sample after injection (RTO ≈ 0)
-        assert rec.t == min(s.t for s in samples if s.t >= t_inj)
-        assert rec.t - t_inj < every + 1e-9
-    assert rec.detail["confirmed_at"] >= rec.t + stable_for - 1e-9
+        # no impact observed: nothing recovered; the milestone says so and sits at injection
+        assert rec.detail["impacted"] is False and rec.t == t_inj and rec.bound == 0.0
 
 
-def test_no_impact_recovers_at_first_sample() -> None:
+def test_no_impact_is_no_recovery() -> None:
     tl = timeline()
     probe(tl, "api", 0.5, T0, T0 + 60)
     fault(tl, "crash-db", T0 + 20.2)
     ms = derive_milestones(tl, stable_for=10)
-    assert ms.impact is None
-    assert ms.recovered is not None and ms.recovered.t == T0 + 20.5
+    assert ms.impact is None and not ms.impacted and ms.observed
+    assert ms.recovered is not None and ms.recovered.t == T0 + 20.2 and ms.recovered.bound == 0
     assert ms.recovered.detail["impacted"] is False
+    assert ms.recovered.detail["window_start"] == T0 + 20.5
     assert ms.failover is not None  # never reverted: the fault was in force throughout
 
 
@@ -76,8 +84,8 @@ def test_never_recovers() -> None:
     probe(tl, "api", 0.5, T0, T0 + 60, fail=[(T0 + 20, T0 + 100)])
     fault(tl, "crash-db", T0 + 20)
     ms = derive_milestones(tl, stable_for=5)
-    assert ms.impact is not None and ms.impact.t == T0 + 20
-    assert ms.recovered is None and ms.failover is None
+    assert ms.impact is not None and ms.impact.detail["bracket"] == [T0 + 20, T0 + 20.01]
+    assert ms.recovered is None and ms.failover is None and ms.impacted
 
 
 def test_recovery_needs_the_full_window_before_the_end() -> None:
@@ -89,14 +97,19 @@ def test_recovery_needs_the_full_window_before_the_end() -> None:
     assert recovered(tl, T0 + 10, 4) is not None
 
 
-def test_flapping_resets_the_window() -> None:
+def test_flapping_recovers_only_after_the_last_impact() -> None:
     tl = timeline()
     fail = [(T0 + 10, T0 + 12), (T0 + 14, T0 + 15), (T0 + 19, T0 + 19.5)]
     probe(tl, "api", 0.5, T0, T0 + 60, fail=fail)
     fault(tl, "crash-db", T0 + 10)
-    assert recovered(tl, T0 + 10, 3).t == T0 + 15  # type: ignore[union-attr]
-    assert recovered(tl, T0 + 10, 5).t == T0 + 19.5  # type: ignore[union-attr]
-    assert recovered(tl, T0 + 10, 1).t == T0 + 12  # type: ignore[union-attr]
+    # whatever stable_for, the recovery follows the last failure (19.0 … 19.51)
+    for stable_for, relapses in [(5, []), (3, [(15, 19)]), (1, [(12, 14), (15, 19)])]:
+        rec = recovery(tl, T0 + 10, stable_for)
+        assert rec.milestone is not None
+        assert rec.milestone.detail["bracket"] == [T0 + 19, T0 + 19.51]
+        assert rec.last_impact == T0 + 19
+        # (the old rule said 15 for 3 s and 12 for 1 s: recoveries an impact followed)
+        assert [(r.recovered_at - T0, r.impact_at - T0) for r in rec.relapses] == relapses
 
 
 def test_multiple_probes_different_intervals() -> None:
@@ -106,10 +119,12 @@ def test_multiple_probes_different_intervals() -> None:
     fault(tl, "cut", T0 + 10)
     rec = recovered(tl, T0 + 10, 10)
     assert rec is not None
-    assert rec.bound == 2.0  # the coarsest interval
-    # slow's last failure is at 24, its first pass at 26: fast's pass at 24.5 opens the window
-    assert rec.t == T0 + 24.5
-    assert abs(rec.t - (T0 + 25)) < 2.0
+    # slow's last failure is sent at 24, its first pass answered at 26.01: the bracket;
+    # fast's recovery (19.5 … 20.01) lies inside it, the slow probe decided it
+    assert rec.detail["bracket"] == [T0 + 24, T0 + 26.01]
+    assert rec.detail["decided_by"] == "slow" and rec.detail["last_failure_by"] == "slow"
+    assert rec.t == pytest.approx(T0 + 25.005) and rec.bound == pytest.approx(1.005)
+    assert rec.detail["window_start"] == T0 + 24.5  # fast's pass opens the stable window
 
 
 def test_evidence_probes_are_not_judged() -> None:
@@ -117,7 +132,7 @@ def test_evidence_probes_are_not_judged() -> None:
     probe(tl, "api", 0.5, T0, T0 + 60, fail=[(T0 + 10, T0 + 15)])
     probe(tl, "ledger", 0.5, T0, T0 + 60, fail=[(T0 + 10, T0 + 50)], role="evidence")
     fault(tl, "crash-db", T0 + 10)
-    assert recovered(tl, T0 + 10, 5).t == T0 + 15  # type: ignore[union-attr]
+    assert recovered(tl, T0 + 10, 5).detail["bracket"] == [T0 + 14.5, T0 + 15.01]  # type: ignore[union-attr]
 
 
 def test_every_probe_must_be_seen_in_the_window() -> None:
@@ -126,7 +141,7 @@ def test_every_probe_must_be_seen_in_the_window() -> None:
     probe(tl, "rare", 20.0, T0, T0 + 60)  # samples at 0, 20, 40
     fault(tl, "crash", T0 + 10)
     rec = recovered(tl, T0 + 10, 1.0)
-    assert rec is not None and rec.t == T0 + 15
+    assert rec is not None and rec.detail["bracket"] == [T0 + 14.5, T0 + 15.01]
     assert rec.detail["confirmed_at"] == T0 + 20  # waits for the rare probe's sample
 
 
@@ -135,14 +150,14 @@ def test_failover_vs_recovery_after_revert() -> None:
     probe(tl, "api", 0.5, T0, T0 + 80, fail=[(T0 + 10, T0 + 20)])
     fault(tl, "crash-db", T0 + 10, until=T0 + 30)
     ms = derive_milestones(tl, 5)
-    assert ms.failover is not None and ms.failover.t == T0 + 20
+    assert ms.failover is not None and ms.failover.detail["bracket"] == [T0 + 19.5, T0 + 20.01]
     assert ms.failover.detail["fault_reverted_at"] == T0 + 30
 
     tl = timeline()
     probe(tl, "api", 0.5, T0, T0 + 80, fail=[(T0 + 10, T0 + 35)])
     fault(tl, "crash-db", T0 + 10, until=T0 + 30)
     ms = derive_milestones(tl, 5)
-    assert ms.recovered is not None and ms.recovered.t == T0 + 35
+    assert ms.recovered is not None and ms.recovered.detail["bracket"] == [T0 + 34.5, T0 + 35.01]
     assert ms.failover is None
 
 
@@ -206,10 +221,13 @@ def test_traffic_success_counts_as_health() -> None:
     probe(tl, "api", 0.5, T0, T0 + 60)
     traffic(tl, T0, T0 + 60, lambda t: {"ok": 50} if T0 + 10 < t <= T0 + 20 else {})
     fault(tl, "surge", T0 + 10)
-    assert recovered(tl, T0 + 10, 5).t == T0 + 10  # type: ignore[union-attr]
+    no_traffic = recovered(tl, T0 + 10, 5)
+    assert no_traffic is not None and no_traffic.detail["impacted"] is False
     rec = recovered(tl, T0 + 10, 5, min_traffic_success=0.99)
-    # the bad window ending at 20 covers [19, 20]: the window starts at the next sample
-    assert rec is not None and rec.t == T0 + 20.5
+    # the last bad second is [19, 20], the first good one ends at 21: the bracket
+    assert rec is not None and rec.detail["bracket"] == [T0 + 19, T0 + 21]
+    assert rec.detail["decided_by"] == "traffic:*"
+    assert rec.detail["window_start"] == T0 + 20.5  # the stable window starts at a probe sample
 
 
 def test_empty_traffic_window_is_not_healthy() -> None:
@@ -218,7 +236,7 @@ def test_empty_traffic_window_is_not_healthy() -> None:
     traffic(tl, T0, T0 + 60, lambda t: {"count": 0} if t <= T0 + 30 else {})
     fault(tl, "x", T0 + 10)
     rec = recovered(tl, T0 + 10, 5, min_traffic_success=0.9)
-    assert rec is not None and rec.t == T0 + 30.5
+    assert rec is not None and rec.detail["bracket"] == [T0 + 29, T0 + 31]
 
 
 def test_tracker_live_out_of_order_matches_offline() -> None:
@@ -232,9 +250,9 @@ def test_tracker_live_out_of_order_matches_offline() -> None:
     for _, s in sorted(arrivals, key=lambda p: p[0]):
         live.feed(s)
     live.flush()
-    assert offline is not None and live.first_window is not None
-    assert live.first_window[0] == offline.t
-    assert live.first_window[1] == offline.detail["confirmed_at"]
+    assert offline is not None and live.window is not None
+    assert live.window[0] == offline.detail["window_start"]
+    assert live.window[1] == offline.detail["confirmed_at"]
 
 
 def test_tracker_since_and_holds_live() -> None:

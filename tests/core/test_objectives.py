@@ -52,15 +52,18 @@ def results(tl: Timeline, stable_for: float = 5.0, faults: tuple = (), **kw: obj
 
 def test_recovery_time_and_error() -> None:
     r = results(outage(), recovery_time="1m")["recovery_time"]
-    assert r.passed and r.measured == pytest.approx(30.0)
-    assert r.error == pytest.approx(0.35)  # interval 0.25 + apply 0.1
+    # bracket: last failure sent at 39.75, first pass answered at 40.01 (truth: 40)
+    assert r.detail["bracket"] == [T0 + 39.75, T0 + 40.01]
+    assert r.passed and r.measured == pytest.approx(29.88)
+    assert r.error == pytest.approx(0.13 + 0.1)  # half the bracket + apply 0.1
+    assert abs(r.measured - 30.0) <= r.error  # the truth inside
     assert r.unit == "s" and r.bound_text == "≤ 1m"
-    assert "30s" in r.reason
+    assert "29.88s" in r.reason
 
 
 def test_recovery_over_objective_fails() -> None:
     r = results(outage(), recovery_time="20s")["recovery_time"]
-    assert not r.passed and r.measured == pytest.approx(30.0)
+    assert not r.passed and r.measured == pytest.approx(29.88)
     assert "over the objective 20s" in r.reason
 
 
@@ -84,7 +87,7 @@ def test_no_fault_fails_with_reason() -> None:
 
 def test_failover_time() -> None:
     r = results(outage(fail_until=T0 + 25), failover_time="30s")["failover_time"]
-    assert r.passed and r.measured == pytest.approx(15.0)
+    assert r.passed and r.measured == pytest.approx(14.88)
     r = results(outage(fail_until=T0 + 40), failover_time="1m")["failover_time"]
     assert not r.passed and r.reason == "recovered only after the fault was reverted"
 
@@ -177,7 +180,7 @@ def test_p99_after_recovery() -> None:
         lambda t: {"p99_ms": 900.0 if t <= T0 + 20 else 150.0 if t <= T0 + 23 else 40.0},
     )
     ms = derive_milestones(tl, 5)
-    assert ms.recovered is not None and ms.recovered.t == T0 + 20
+    assert ms.recovered is not None and ms.recovered.detail["bracket"] == [T0 + 19.75, T0 + 20.01]
     r = p99_after_recovery(tl, ms, 0.2)
     assert r.passed and r.measured == pytest.approx(0.15)
     assert r.error == pytest.approx(0.15 * HIST_MAX_RELATIVE_ERROR)

@@ -12,7 +12,7 @@ from .data_loss import data_loss
 from .gray_release import blast_radius, rollback_time
 from .result import ObjectiveResult
 from .surge import breakers_close_within, protected_success
-from .timing import detection_time, failover_time, recovery_time
+from .timing import absorbed, detection_time, failover_time, recovery_time
 from .traffic import availability, p99_after_recovery
 
 
@@ -28,10 +28,11 @@ def evaluate_objectives(
     """Judge every objective that is set, in a fixed order."""
     ms = milestones or derive_milestones(timeline, stable_for, min_traffic_success)
     out: list[ObjectiveResult] = []
+    quiet = absorbed(timeline, faults)
     if objectives.recovery_time is not None:
-        out.append(recovery_time(ms, objectives.recovery_time))
+        out.append(recovery_time(ms, objectives.recovery_time, absorbed=quiet))
     if objectives.failover_time is not None:
-        out.append(failover_time(ms, objectives.failover_time))
+        out.append(failover_time(ms, objectives.failover_time, absorbed=quiet))
     if objectives.detection_time is not None:
         out.append(detection_time(ms, objectives.detection_time))
     if objectives.data_loss is not None:
