@@ -243,3 +243,58 @@ def test_recover_names_what_it_could_not_revert_then_finishes_once_fixed(
     blocker.unlink()  # the operator fixes the cause
     assert cmd_recover(journal, True) == 0
     assert not read_journal(journal).pending()
+
+
+def _milestone(report: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(m for m in report["milestones"] if m["name"] == name)
+
+
+def test_a_delayed_effect_is_measured_from_its_impact(toy: None, tmp_path: Path) -> None:
+    # the fault "strikes" at once but its effect starts 5 s later (as a lease expiring), and
+    # lasts until the fault is reverted at 8 s
+    down = tmp_path / "down"
+    faults = f"""\
+  - name: lease-expiry
+    action: command
+    at: 200ms
+    duration: 8s
+    run: {sh(f"(sleep 5; touch {down}) >/dev/null 2>&1 &")}
+    undo: {sh(f"sleep 0.5; rm -f {down}")}
+"""
+    code, report, _ = run(tmp_path, scenario(tmp_path, faults))
+    assert code == 0, report["reason"]
+    injected = _milestone(report, "fault.injected")["t"]
+    impact = _milestone(report, "impact.started")
+    recovered = _milestone(report, "recovered")
+    assert 4.5 <= impact["t"] - injected <= 6.5
+    assert recovered["t"] > impact["t"], "never recovered before the impact"
+    recovery = next(o for o in report["objectives"] if o["name"] == "recovery_time")
+    # the marker goes away 8.5 s after injection: measured from the impact's end, with the
+    # truth inside the stated bound
+    assert abs(recovery["measured"] - 8.5) <= recovery["error"] + 0.3
+    assert recovery["error"] < 0.3
+
+
+@pytest.mark.parametrize("settle", ["6s", None], ids=["settle", "no-settle"])
+def test_settle_keeps_observing_a_fault_without_duration(
+    toy: None, tmp_path: Path, settle: str | None
+) -> None:
+    # the effect comes 3 s after injection and heals itself 2 s later
+    down = tmp_path / "down"
+    faults = f"""\
+  - name: delayed
+    action: command
+    at: 200ms
+    run: {sh(f"(sleep 3; touch {down}; sleep 2; rm -f {down}) >/dev/null 2>&1 &")}
+    undo: {sh(f"rm -f {down}")}
+""" + (f"    settle: {settle}\n" if settle else "")
+    code, report, _ = run(tmp_path, scenario(tmp_path, faults))
+    recovery = next(o for o in report["objectives"] if o["name"] == "recovery_time")
+    if settle:
+        assert code == 0 and recovery["measured"] is not None
+        assert abs(recovery["measured"] - 5.0) <= recovery["error"] + 0.3
+    else:
+        # negative control: without settle the drill confirms recovery before the effect
+        # ever shows, and says it saw no impact (a finding), never a recovery time
+        assert recovery["measured"] is None
+        assert "no impact observed" in recovery["reason"]
