@@ -23,7 +23,6 @@ from ..analysis.timeline import (
     PHASE,
     TICK_MISSED,
     Clock,
-    ProbeInfo,
     Sample,
     Timeline,
 )
@@ -38,7 +37,7 @@ from .faults import FaultRunner, Unreverted
 from .guardrails import GuardrailWatch, TrafficWatch
 from .interrupts import cancel_on_stop_signals
 from .manual import AckInbox, ManualSteps, acknowledge_from_terminal
-from .preparation import probe_models, render_model, traffic_config, unresolvable_secret
+from .preparation import build_probes, traffic_config, unresolvable_secret
 from .record import DrillRecord, RunOptions
 from .scheduler import MissedTicks, freeze_heap
 from .verification import verify_ledgers
@@ -180,7 +179,6 @@ class Drill:
     async def _preflight(self) -> None:
         from .journal import Journal
         from .lock import TargetLock
-        from .probes import build_probe
         from .receiver import AlertReceiver
         from .scheduler import ProbeScheduler
 
@@ -235,14 +233,10 @@ class Drill:
         await self._blocking(target.set_alert_receiver, self._receiver.url)
 
         self._tracker = self._new_tracker(after=None)
-        probes = []
-        for model, role in probe_models(self.scenario):
-            rendered = render_model(self.resolver, model)
-            self.timeline.add_probe(ProbeInfo(model.name, model.type, model.every, role))
-            probe = build_probe(rendered, run_id=self.run_id, receiver=self._receiver)
-            if model.type == "ledger":
-                self._ledgers.append(probe)
-            probes.append(probe)
+        probes = build_probes(
+            self.scenario, self.resolver, self.timeline, self.run_id, self._receiver
+        )
+        self._ledgers = [p for p in probes if p.type == "ledger"]
         self._scheduler = ProbeScheduler(
             probes, on_sample=self._on_sample, on_missed=self._on_missed
         )

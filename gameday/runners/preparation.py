@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..analysis.timeline import ProbeRole
+from ..analysis.timeline import ProbeInfo, ProbeRole, Timeline
 from ..scenarios.model import AnyProbe, Scenario
 from ..scenarios.references import SECRET, Resolver, SecretError
 from ..traffic.runner import TrafficConfig
+from .probes.base import Probe
+from .receiver import AlertReceiver
 
 
 def unresolvable_secret(scenario: Scenario, base_dir: Path) -> str | None:
@@ -20,6 +22,23 @@ def unresolvable_secret(scenario: Scenario, base_dir: Path) -> str | None:
         except SecretError as exc:
             return f"secret reference {match.group(0)}: {exc}"
     return None
+
+
+def build_probes(
+    scenario: Scenario,
+    resolver: Resolver,
+    timeline: Timeline,
+    run_id: str,
+    receiver: AlertReceiver | None,
+) -> list[Probe]:
+    """Every probe of the scenario, rendered and built; each registered on the timeline."""
+    from .probes import build_probe
+
+    probes = []
+    for model, role in probe_models(scenario):
+        timeline.add_probe(ProbeInfo(model.name, model.type, model.every, role))
+        probes.append(build_probe(render_model(resolver, model), run_id=run_id, receiver=receiver))
+    return probes
 
 
 def probe_models(scenario: Scenario) -> list[tuple[AnyProbe, ProbeRole]]:
