@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...scenarios.model import AnyFault, NetworkCutFault, PartitionFault
-from ..base import FaultAction, FaultPlan, UnsupportedFault
+from ..base import FaultAction, FaultPlan, UnsupportedFault, acting
 from .api import already_exists_ok
 from .labels import RUN_ANNOTATION, object_name, selector_string
 
@@ -27,7 +27,7 @@ class _PolicyAction(FaultAction["KubernetesDriver"]):
         """Create each policy; a 409 AlreadyExists is a retried apply."""
         created = []
         for policy in plan.detail["objects"]:
-            with already_exists_ok():
+            with acting(), already_exists_ok():
                 driver.api.call(
                     ("networking.k8s.io", "networkpolicies", "create"),
                     driver.api.net.create_namespaced_network_policy,

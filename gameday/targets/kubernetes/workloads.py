@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from kubernetes import client
 
 from ...scenarios.model import CrashFault, StopFault
-from ..base import FaultAction, FaultPlan, TargetError, UnsupportedFault
+from ..base import FaultAction, FaultPlan, TargetError, UnsupportedFault, acting
 from .api import MERGE_PATCH, WORKLOAD_KINDS, ApiError
 from .labels import RESTORE_ANNOTATION, STOPPED_BY_ANNOTATION, selector_string
 
@@ -52,14 +52,15 @@ class CrashAction(FaultAction["KubernetesDriver"]):
                 grace_period_seconds=0, preconditions=client.V1Preconditions(uid=pod["uid"])
             )
             try:
-                driver.api.call(
-                    ("", "pods", "delete"),
-                    driver.api.core.delete_namespaced_pod,
-                    pod["name"],
-                    driver.namespace,
-                    grace_period_seconds=0,
-                    body=opts,
-                )
+                with acting():  # grace 0: the API server accepting the delete is the kill
+                    driver.api.call(
+                        ("", "pods", "delete"),
+                        driver.api.core.delete_namespaced_pod,
+                        pod["name"],
+                        driver.namespace,
+                        grace_period_seconds=0,
+                        body=opts,
+                    )
                 deleted.append(pod["name"])
             except ApiError as exc:
                 if exc.status not in (404, 409):  # gone, or already replaced: nothing to kill
