@@ -8,7 +8,7 @@ from ...scenarios.model import AnyFault, Objectives
 from ..milestones import DrillMilestones, derive_milestones
 from ..timeline import Timeline
 from .data_loss import data_loss
-from .gray_release import blast_radius, rollback_time
+from .gray_release import blast_radius, release_outcome, rollback_time
 from .result import ObjectiveResult
 from .surge import breakers_close_within, protected_success
 from .timing import detection_time, failover_time, recovery_time
@@ -24,7 +24,7 @@ def evaluate_objectives(
     faults: Sequence[AnyFault] = (),
     milestones: DrillMilestones | None = None,
 ) -> list[ObjectiveResult]:
-    """Judge every objective that is set, in a fixed order."""
+    """Judge every objective that is set, in a fixed order, then every gray release's outcome."""
     ms = milestones or derive_milestones(timeline, stable_for, min_traffic_success)
     out: list[ObjectiveResult] = []
     if objectives.recovery_time is not None:
@@ -54,4 +54,6 @@ def evaluate_objectives(
         )
         if ps.breakers_close_within is not None:
             out.append(breakers_close_within(timeline, faults, ps.breakers_close_within))
+    # every gray release is judged on how it ended, whatever objectives the scenario sets
+    out.extend(release_outcome(timeline, faults))
     return out
