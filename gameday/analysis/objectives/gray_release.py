@@ -314,10 +314,8 @@ def _judge(rel: GrayRelease, name: str, text: str) -> ObjectiveResult:
     detail = _outcome_detail(rel)
     v, share = rel.version, format_percent(rel.max_share)
     if not rel.total:
-        return not_judged(
-            name, text, "ratio", f"no traffic after {v} was released: nothing shows what users got",
-            **detail,
-        )  # fmt: skip
+        why = f"no traffic after {v} was released: nothing shows what users got"
+        return not_judged(name, text, "ratio", why, **detail)
     if not rel.reached_bad:
         return not_judged(
             name,
