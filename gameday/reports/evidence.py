@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from ..analysis.objectives import HopResult, HopStats, ObjectiveResult, Unit
 from ..analysis.timeline import Sample
+from ..traffic.slices import WindowSlices
 from ..traffic.stats import TrafficWindow, hist_from_json, hist_to_json
 from .canon import canon, canon_hops, finite
 
@@ -64,12 +65,17 @@ def window_json(w: TrafficWindow) -> dict[str, Any]:
     out = {k: getattr(w, k) for k in WINDOW_FIELDS}
     if w.hist:
         out["hist"] = hist_to_json(w.hist)
+    if w.slices is not None:
+        # the aggregate's requests per 25 ms slice; windows of older reports have none
+        out["slices"] = w.slices.to_json()
     return out
 
 
 def window_from(d: Mapping[str, Any]) -> TrafficWindow:
     hist = hist_from_json(dict(d.get("hist") or {}))
-    return TrafficWindow(**{k: d[k] for k in WINDOW_FIELDS if k in d}, hist=hist)
+    raw = d.get("slices")
+    slices = None if raw is None else WindowSlices.from_json(raw)
+    return TrafficWindow(**{k: d[k] for k in WINDOW_FIELDS if k in d}, hist=hist, slices=slices)
 
 
 def result_json(r: ObjectiveResult) -> dict[str, Any]:

@@ -17,6 +17,7 @@ def report_json_schema() -> dict[str, Any]:
     opt_num = {"type": ["number", "null"]}
     obj = {"type": "object"}
     str_ = {"type": "string"}
+    ints = {"type": "array", "items": {"type": "integer"}}
     opt_str = {"type": ["string", "null"]}
 
     def rec(props: dict[str, Any], required: Sequence[str] | None = None) -> dict[str, Any]:
@@ -187,6 +188,16 @@ def report_json_schema() -> dict[str, Any]:
                             "users": {"type": "integer"},
                             "late": {"type": "integer"},
                             "hist": {"type": "object", "additionalProperties": {"type": "integer"}},
+                            "slices": rec(
+                                {
+                                    "ok": ints,
+                                    "failed": ints,
+                                    "only": str_,
+                                    "served": {"type": "object", "additionalProperties": ints},
+                                    "end": num,
+                                },
+                                required=("ok",),
+                            ),
                         },
                         required=WINDOW_FIELDS,
                     ),

@@ -2,8 +2,9 @@
 
 Runs inside Locust's processes only (loaded by `gameday_locust_plugin`). Every completed
 request is classified (`gameday.traffic.stats`) and binned by its completion time into
-windows on the clock grid. The local process writes one JSON line per request name per
-second (plus ``*``) to the stats file; distributed, each worker sends its windows to the
+windows on the clock grid, every request also into a 25 ms slice of its window. The local
+process writes one JSON line per request name per second (plus ``*``, which carries the
+slices) to the stats file; distributed, each worker sends its windows and slices to the
 master (``gameday_stats`` messages), which merges them and writes the lines.
 """
 
@@ -18,7 +19,8 @@ from typing import Any
 import gevent
 
 from gameday.traffic.locust_output import StatsOutput
-from gameday.traffic.stats import WINDOW_S, NameStats, WindowMerger, classify
+from gameday.traffic.slices import SliceCounts, slice_key, window_key_of_slice
+from gameday.traffic.stats import WINDOW_S, NameStats, Outcome, WindowMerger, classify
 
 log = logging.getLogger("gameday.traffic")
 
@@ -45,6 +47,8 @@ class RequestWindows:
         self.merger = WindowMerger()
         # window end index -> name -> stats; requests are binned when they complete
         self._buckets: dict[int, dict[str, NameStats]] = {}
+        # window end index -> every request of the window by grid slice
+        self._slices: dict[int, SliceCounts] = {}
         # completed requests not binned yet: the request hook only appends (it runs on
         # Locust's hot path), `_flush` bins them by their recorded completion time
         self._pending: list[_Done] = []
@@ -130,13 +134,18 @@ class RequestWindows:
         pending, self._pending = self._pending, []
         buckets = self._buckets
         for done_at, name, status, circuit, served, failed, response_time in pending:
-            names = buckets.get(key := math.ceil(done_at / WINDOW_S))
+            # the window from the slice, so a request's slice always lies in its window
+            sub = slice_key(done_at)
+            names = buckets.get(key := window_key_of_slice(sub))
             if names is None:
                 names = buckets[key] = {}
+                self._slices[key] = SliceCounts()
             stats = names.get(name)
             if stats is None:
                 stats = names[name] = NameStats()
-            stats.add(classify(status, circuit, failed), float(response_time or 0.0), served)
+            outcome = classify(status, circuit, failed)
+            stats.add(outcome, float(response_time or 0.0), served)
+            self._slices[key].add(sub, outcome is Outcome.OK, served)
 
     def _flush(self, upto_key: int, final: bool) -> None:
         """Report every window up to `upto_key` (the last one partial when final)."""
@@ -145,13 +154,21 @@ class RequestWindows:
         start0 = self._collect_start if self._collect_start is not None else now
         for key in range(self._next_key, upto_key + 1):
             names = self._buckets.pop(key, {})
+            slices = self._slices.pop(key, None) or SliceCounts()
             start = max(start0, (key - 1) * WINDOW_S)
             end = min(key * WINDOW_S, now) if final else key * WINDOW_S
             last = final and key == upto_key
-            self._report(start, end, names, last)
+            self._report(start, end, names, slices, last)
         self._next_key = max(self._next_key, upto_key + 1)
 
-    def _report(self, start: float, end: float, names: dict[str, NameStats], final: bool) -> None:
+    def _report(
+        self,
+        start: float,
+        end: float,
+        names: dict[str, NameStats],
+        slices: SliceCounts,
+        final: bool,
+    ) -> None:
         users = self._users()
         if self.role == "worker":
             payload = {
@@ -160,10 +177,11 @@ class RequestWindows:
                 "users": users,
                 "final": final,
                 "names": {name: stats.to_wire() for name, stats in names.items()},
+                "slices": slices.to_wire(),
             }
             self.environment.runner.send_message(MSG_STATS, payload)
             return
-        self.merger.add("local", start, end, names, users)
+        self.merger.add("local", start, end, names, users, slices)
         self.out.write(self.merger.ready(time.monotonic(), {"local"}))
 
     def stop(self) -> None:
@@ -208,6 +226,7 @@ class RequestWindows:
             float(data["end"]),
             names,
             int(data.get("users", 0)),
+            SliceCounts.from_wire(data.get("slices")),
         )
         if data.get("final"):
             self._finals.add(str(msg.node_id))

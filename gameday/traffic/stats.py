@@ -8,6 +8,8 @@ Latency percentiles come from a log-bucketed histogram (buckets grow by 2 %, sta
 geometric middle of the bucket holding the nearest-rank sample, clamped to the exact
 maximum: its relative error is at most sqrt(1.02) - 1 ≈ 1.0 % (absolute ≤ 10 µs below
 10 µs). `max_ms` is exact.
+
+Every aggregate window also carries its requests in 25 ms slices (`gameday.traffic.slices`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-WINDOW_S = 1.0
+from gameday.traffic.slices import WINDOW_S as WINDOW_S
+from gameday.traffic.slices import SliceCounts, WindowSlices
+from gameday.traffic.slices import StatsLineError as StatsLineError
+
 AGGREGATE_NAME = "*"
 
 HIST_BASE_MS = 0.01
@@ -175,7 +180,13 @@ class NameStats:
 
 
 def window_record(
-    t_end: float, window: float, name: str, stats: NameStats, users: int, late: int = 0
+    t_end: float,
+    window: float,
+    name: str,
+    stats: NameStats,
+    users: int,
+    late: int = 0,
+    slices: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON object written to the stats file for one name and one window."""
     record: dict[str, Any] = {
@@ -197,6 +208,8 @@ def window_record(
     if name == AGGREGATE_NAME and stats.hist:
         # the aggregate carries its histogram: percentiles over many windows pool exactly
         record["hist"] = hist_to_json(stats.hist)
+    if name == AGGREGATE_NAME and slices is not None and stats.count:
+        record["slices"] = slices
     return record
 
 
@@ -213,6 +226,7 @@ class _Pending:
     users: dict[str, int] = field(default_factory=dict)
     sources: set[str] = field(default_factory=set)
     late: int = 0
+    slices: SliceCounts = field(default_factory=SliceCounts)
 
 
 class WindowMerger:
@@ -245,15 +259,16 @@ class WindowMerger:
         t_end: float,
         names: Mapping[str, NameStats],
         users: int,
+        slices: SliceCounts | None = None,
     ) -> None:
-        """Add one source's report covering [start, t_end]."""
+        """Add one source's report covering [start, t_end] (its requests' slices, if any)."""
         added = sum(s.count for s in names.values())
         self.total_requests += added
         key = self._key(t_end)
         if self._last_emitted_key is not None and key <= self._last_emitted_key:
             for name, stats in names.items():
                 self._late.setdefault(name, NameStats()).merge(stats)
-            self._late_count += added
+            self._late_count += added  # in the window they join, but in none of its slices
             return
         pending = self._pending.get(key)
         if pending is None:
@@ -264,6 +279,8 @@ class WindowMerger:
             pending.names.setdefault(name, NameStats()).merge(stats)
         pending.users[source] = users
         pending.sources.add(source)
+        if slices is not None:
+            pending.slices.merge(slices)
 
     def ready(self, now: float, expected: Iterable[str]) -> list[dict[str, Any]]:
         """Records of the windows that can be written now, oldest first."""
@@ -298,6 +315,7 @@ class WindowMerger:
             pending.names,
             sum(pending.users.values()),
             fold_late=True,
+            slices=pending.slices.record(key, pending.end),
         )
 
     def _records(
@@ -307,6 +325,7 @@ class WindowMerger:
         names: dict[str, NameStats],
         users: int,
         fold_late: bool,
+        slices: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         late = 0
         if fold_late and self._late_count:
@@ -324,7 +343,7 @@ class WindowMerger:
             total.merge(stats)
             records.append(window_record(end, window, name, stats, users))
         # the aggregate line is always written, so a second with no traffic reads as 0
-        records.append(window_record(end, window, AGGREGATE_NAME, total, users, late))
+        records.append(window_record(end, window, AGGREGATE_NAME, total, users, late, slices))
         return records
 
 
@@ -352,6 +371,7 @@ class TrafficWindow:
     users: int = 0
     late: int = 0
     hist: Mapping[int, int] = field(default_factory=dict, hash=False, repr=False)  # aggregate only
+    slices: WindowSlices | None = field(default=None, hash=False, repr=False)  # aggregate only
 
     @property
     def t_start(self) -> float:
@@ -381,10 +401,6 @@ class TrafficEvent:
     event: str
     t_mono: float
     detail: Mapping[str, Any] = field(default_factory=dict, hash=False)
-
-
-class StatsLineError(ValueError):
-    """A stats-file line that is not valid."""
 
 
 def _opt_float(value: Any) -> float | None:
@@ -427,6 +443,7 @@ def parse_line(line: str) -> TrafficWindow | TrafficEvent:
             users=int(data.get("users", 0)),
             late=int(data.get("late", 0)),
             hist=hist_from_json(hist),
+            slices=None if data.get("slices") is None else WindowSlices.from_json(data["slices"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, StatsLineError):

@@ -139,7 +139,9 @@ def test_report_objectives_are_sensible() -> None:
         "blast_radius",
         "protected_success",
         "breakers_close_within",
+        "release_outcome",
     ]
+    assert by["release_outcome"].outcome == "met"  # the gray release was rolled back
     assert by["recovery_time"].measured == pytest.approx(21.75 - 10.0037, abs=1e-9)
     assert by["detection_time"].measured == pytest.approx(6.4284, abs=1e-5)
     assert by["data_loss"].measured == 2 and by["data_loss"].passed

@@ -22,6 +22,7 @@ import pytest
 
 from gameday.traffic.profiles import BUILTIN_PROFILES
 from gameday.traffic.runner import TrafficConfig, TrafficRun, free_port, summarize
+from gameday.traffic.slices import SLICES_PER_WINDOW, version_of
 from gameday.traffic.stats import TrafficWindow
 
 from .conftest import FakeApi
@@ -130,6 +131,45 @@ def test_payment_profile_counts_match_server(
     assert all(w.p50_ms <= w.p95_ms <= w.p99_ms <= w.max_ms for w in agg if w.count)  # type: ignore[operator]
     assert sum(w.shed for w in windows) > 0 and sum(w.circuit for w in windows) > 0
     run.stop()  # idempotent
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_aggregate_windows_carry_slices_that_add_up(
+    fake_api: FakeApi, tmp_path: Path, workers: int
+) -> None:
+    run = TrafficRun(config(fake_api, workers=workers), tmp_path / "run")
+    try:
+        run.start()
+        windows = collect(run, 3.5)
+    finally:
+        run.stop()
+    windows += run.read_new()
+    agg = [w for w in windows if w.is_aggregate and w.count]
+    assert agg and all(w.slices is not None for w in agg)
+    total = 0
+    for w in agg:
+        sl = w.slices
+        assert sl is not None and len(sl) == SLICES_PER_WINDOW
+        assert w.late == 0 and sl.total() == w.count
+        assert sum(sl.ok) == w.ok and sum(sl.failed_at(i) for i in range(len(sl))) == w.failures
+        versions = Counter[str]()
+        for served, n in w.served_by.items():
+            versions[version_of(served)] += n
+        for version, n in versions.items():
+            assert sum(sl.version_at(i, version) for i in range(len(sl))) == n, version
+        # every request lies in a slice of its own window
+        for i in range(len(sl)):
+            a, b = sl.bounds(w.t_mono, w.window, i)
+            assert sl.count_at(i) == 0 or a < b
+        total += sl.total()
+    assert total == fake_api.total()
+    # slices lie on the clock's grid seconds: a window cut short by the stop says where its
+    # grid second ends
+    for w in agg:
+        assert w.slices is not None
+        grid_end = w.t_mono + w.slices.end
+        assert grid_end == pytest.approx(round(grid_end), abs=2e-6)
+        assert (w.slices.end > 0) == (w.t_mono != round(w.t_mono))
 
 
 def test_set_users_and_surge_change_throughput(fake_api: FakeApi, tmp_path: Path) -> None:

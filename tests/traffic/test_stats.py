@@ -9,6 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gameday.traffic.slices import (
+    SLICE_S,
+    SliceCounts,
+    WindowSlices,
+    slice_key,
+    window_key_of_slice,
+)
 from gameday.traffic.stats import (
     AGGREGATE_NAME,
     HIST_BASE_MS,
@@ -235,3 +242,73 @@ def test_parse_empty_window_and_event() -> None:
 def test_parse_line_rejects(line: str) -> None:
     with pytest.raises(StatsLineError):
         parse_line(line)
+
+
+# --------------------------------------------------------------------------- slices
+
+
+def _slices(*requests: tuple[float, bool, str | None]) -> SliceCounts:
+    out = SliceCounts()
+    for t, ok, served in requests:
+        out.add(slice_key(t), ok, served)
+    return out
+
+
+def test_slice_of_a_request_lies_in_its_window() -> None:
+    for t in (5.0, 5.025, 4.999999, 5.0000001, 1234.975, 0.001):
+        key = window_key_of_slice(slice_key(t))
+        assert key - 1 < t <= key + 1e-12
+        assert (slice_key(t) - 1) * SLICE_S <= t + 1e-12 <= slice_key(t) * SLICE_S + 1e-12
+
+
+def test_slice_record_layout_and_parse() -> None:
+    # window 8 = (7, 8]: two v1 requests in its first slice, a failed v2 one in its last
+    sc = _slices((7.01, True, "api-a/v1"), (7.02, True, "api-b/v1"), (7.99, False, "c/v2"))
+    rec = sc.record(8, 8.0)
+    assert rec["ok"][0] == 2 and rec["failed"][-1] == 1 and sum(rec["ok"]) == 2
+    assert rec["served"] == {"v1": [2] + [0] * 39, "v2": [0] * 39 + [1]}
+    assert "end" not in rec and "only" not in rec
+    line = window_record(8.0, 1.0, AGGREGATE_NAME, NameStats(), 3, slices=rec)
+    assert "slices" not in line  # an empty window carries none
+    stats = NameStats()
+    for outcome in (Outcome.OK, Outcome.OK, Outcome.ERROR_5XX):
+        stats.add(outcome, 5.0, None)
+    w = parse_line(json.dumps(window_record(8.0, 1.0, AGGREGATE_NAME, stats, 3, slices=rec)))
+    assert isinstance(w, TrafficWindow) and w.slices is not None
+    assert w.slices.version_at(0, "v1") == 2 and w.slices.version_at(39, "v2") == 1
+    assert w.slices.bounds(8.0, 1.0, 0) == pytest.approx((7.0, 7.025))
+    # one version for everyone: `only`; a window cut short at 8.5 says where its second ends
+    rec = _slices((8.11, True, "api-a/v1"), (8.45, True, "api-b/v1")).record(9, 8.5)
+    assert rec["only"] == "v1" and "served" not in rec and rec["end"] == 0.5
+    sl = WindowSlices.from_json(rec)
+    assert sl.version_at(4, "v1") == 1 and sl.version_at(4, "v2") == 0
+    assert sl.bounds(8.5, 0.5, 4) == pytest.approx((8.1, 8.125))
+    assert sl.bounds(8.5, 0.5, 39) == pytest.approx((8.5, 8.5))  # past the cut: empty
+
+
+def test_merger_merges_worker_slices_and_keeps_late_out_of_them() -> None:
+    m = WindowMerger()
+    a, b = NameStats(), NameStats()
+    a.add(Outcome.OK, 1.0, None)
+    b.add(Outcome.OK, 1.0, None)
+    m.add("w1", 0.0, 1.0, {"x": a}, 1, _slices((0.51, True, None)))
+    m.add("w2", 0.0, 1.0, {"x": b}, 1, _slices((0.52, True, None)))
+    (agg,) = [r for r in m.ready(1.1, {"w1", "w2"}) if r["name"] == AGGREGATE_NAME]
+    assert agg["slices"]["ok"][20] == 2 and sum(agg["slices"]["ok"]) == 2
+    m.add("w1", 0.0, 1.0, {"x": a}, 1, _slices((0.6, True, None)))  # late for window 1
+    m.add("w1", 1.0, 2.0, {"x": b}, 1, _slices((1.7, True, None)))
+    (agg,) = [r for r in m.ready(2.1, {"w1"}) if r["name"] == AGGREGATE_NAME]
+    assert agg["late"] == 1 and agg["count"] == 2 and sum(agg["slices"]["ok"]) == 1
+
+
+@pytest.mark.parametrize(
+    "slices",
+    [[], {"ok": "x"}, {"ok": [1, 2], "failed": [1]}, {"ok": [1], "served": {"v": [1, 2]}}],
+)
+def test_parse_line_rejects_bad_slices(slices: object) -> None:
+    stats = NameStats()
+    stats.add(Outcome.OK, 1.0, None)
+    record = window_record(1.0, 1.0, AGGREGATE_NAME, stats, 1, slices={"ok": [1]})
+    record["slices"] = slices
+    with pytest.raises(StatsLineError):
+        parse_line(json.dumps(record))

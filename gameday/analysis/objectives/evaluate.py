@@ -9,7 +9,7 @@ from ..milestones import DrillMilestones, derive_milestones
 from ..timeline import Timeline
 from .blind import judge_blind
 from .data_loss import data_loss
-from .gray_release import blast_radius, rollback_time
+from .gray_release import blast_radius, release_outcome, rollback_time
 from .result import ObjectiveResult
 from .surge import breakers_close_within, protected_success
 from .timing import absorbed, detection_time, failover_time, recovery_time
@@ -25,7 +25,7 @@ def evaluate_objectives(
     faults: Sequence[AnyFault] = (),
     milestones: DrillMilestones | None = None,
 ) -> list[ObjectiveResult]:
-    """Judge every objective that is set, in a fixed order."""
+    """Judge every objective that is set, in a fixed order, then every gray release's outcome."""
     ms = milestones or derive_milestones(timeline, stable_for, min_traffic_success)
     out: list[ObjectiveResult] = []
     quiet = absorbed(timeline, faults)
@@ -56,4 +56,6 @@ def evaluate_objectives(
         )
         if ps.breakers_close_within is not None:
             out.append(breakers_close_within(timeline, faults, ps.breakers_close_within))
+    # every gray release is judged on how it ended, whatever objectives the scenario sets
+    out.extend(release_outcome(timeline, faults))
     return judge_blind(out, timeline, traffic_in_steady_state=min_traffic_success is not None)

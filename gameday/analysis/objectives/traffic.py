@@ -9,11 +9,27 @@ from ...traffic.stats import HIST_MAX_RELATIVE_ERROR, histogram_percentile, merg
 from ..milestones import DrillMilestones
 from ..timeline import Timeline
 from .result import EPS, ObjectiveResult, at_most, unmeasured
-from .windows import aggregate_windows, edge_share, injections, observation_end, phase_time
+from .windows import (
+    aggregate_windows,
+    cells,
+    count_between,
+    injections,
+    observation_end,
+    phase_time,
+)
+
+SLICED_METHOD = (
+    "requests completed from the inject phase to verify, counted per 25 ms slice; "
+    "error: the requests in the slices the window's edges cut"
+)
 
 
 def availability(timeline: Timeline, minimum: float) -> ObjectiveResult:
-    """ok / count over aggregate windows from baseline end (`inject` phase) to `verify`."""
+    """ok / count of the requests completed from baseline end (`inject` phase) to `verify`.
+
+    Counted per 25 ms slice where windows carry slices (else per 1 s window); the error bound
+    is the share of requests in slices (windows) the drill window's edges cut.
+    """
     text = f"≥ {format_percent(minimum)}"
     start = phase_time(timeline, "inject")
     if start is None:
@@ -24,32 +40,31 @@ def availability(timeline: Timeline, minimum: float) -> ObjectiveResult:
         )
     end = observation_end(timeline)
     windows = aggregate_windows(timeline, start, end)
-    total = sum(w.count for w in windows)
+    counted = count_between(cells(windows), start, end)
+    total = counted.total
     if not total:
         return unmeasured("availability", text, "ratio", "no traffic data in the drill window")
-    ok = sum(w.ok for w in windows)
+    ok = counted.ok
     value = ok / total
     passed = value >= minimum - EPS
     reason = (
         f"{format_percent(value)} of {total} requests succeeded, "
         f"{'meeting' if passed else 'below'} the objective {format_percent(minimum)}"
     )
+    detail: dict[str, Any] = {
+        "from": start,
+        "to": end,
+        "requests": total,
+        "ok": ok,
+        "failed": total - ok,
+        "windows": len(windows),
+    }
+    if any(w.slices is not None for w in windows):
+        # reports from before windows carried slices keep their detail as it was
+        detail["edge_requests"] = counted.edge
+        detail["method"] = SLICED_METHOD
     return ObjectiveResult(
-        "availability",
-        text,
-        value,
-        edge_share(windows, start, end),
-        "ratio",
-        passed,
-        reason,
-        {
-            "from": start,
-            "to": end,
-            "requests": total,
-            "ok": ok,
-            "failed": total - ok,
-            "windows": len(windows),
-        },
+        "availability", text, value, counted.edge_share, "ratio", passed, reason, detail
     )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from ...scenarios.model import AnyFault
+from ...traffic.slices import version_of
 from ...traffic.stats import TrafficWindow
 from ..timeline import FAULT_INJECTED, FAULT_REVERTED, PHASE, Event, Timeline
 from .result import EPS
@@ -53,6 +55,94 @@ def edge_share(windows: Sequence[TrafficWindow], start: float, end: float) -> fl
         return 0.0
     partial = sum(w.count for w in windows if w.t_start < start - EPS or w.t_mono > end + EPS)
     return partial / total
+
+
+def version_count(window: TrafficWindow, version: str) -> int:
+    """Requests of a window served by `version` (served_by keys look like `api-a/v1`)."""
+    return sum(n for key, n in window.served_by.items() if version_of(key) == version)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Requests known to have completed in (a, b]: a 25 ms slice, or a whole window.
+
+    A window without slices (reports written before windows carried them) is one cell; a
+    window's `late` requests (from earlier windows) are one `uncertain` cell spanning it.
+    """
+
+    a: float
+    b: float
+    count: int
+    ok: int
+    version: int  # requests served by the version asked about (0 when none asked)
+    sliced: bool
+    uncertain: bool = False
+    window: int = 0  # index of its window in the windows given to `cells`
+
+    @property
+    def failed(self) -> int:
+        """Requests of the cell that did not succeed."""
+        return self.count - self.ok
+
+
+def cells(windows: Iterable[TrafficWindow], version: str | None = None) -> list[Cell]:
+    """The requests of aggregate windows as cells in time order (slices where windows have them)."""
+    out: list[Cell] = []
+    for index, w in enumerate(windows):
+        served = 0 if version is None else version_count(w, version)
+        sl = w.slices
+        if sl is None:
+            if w.count:
+                out.append(Cell(w.t_start, w.t_mono, w.count, w.ok, served, False, window=index))
+            continue
+        seen = ok = bad = 0
+        for i in range(len(sl)):
+            n = sl.count_at(i)
+            if not n:
+                continue
+            a, b = sl.bounds(w.t_mono, w.window, i)
+            v = 0 if version is None else sl.version_at(i, version)
+            out.append(Cell(a, b, n, sl.ok[i], v, sliced=True, window=index))
+            seen, ok, bad = seen + n, ok + sl.ok[i], bad + v
+        if w.count > seen:
+            rest = (w.count - seen, max(0, w.ok - ok), max(0, served - bad))
+            out.append(Cell(w.t_start, w.t_mono, *rest, False, uncertain=True, window=index))
+    return out
+
+
+@dataclass(frozen=True)
+class Counted:
+    """Requests of the cells in a span, and how many of them lie in cells its edges cut."""
+
+    total: int
+    ok: int
+    version: int
+    edge: int
+    sliced: bool  # every counted cell is a slice (else some were whole windows)
+
+    @property
+    def failed(self) -> int:
+        """Requests that did not succeed."""
+        return self.total - self.ok
+
+    @property
+    def edge_share(self) -> float:
+        """Share of the requests in cells cut by the span's edges: the count's error bound."""
+        return self.edge / self.total if self.total else 0.0
+
+
+def count_between(all_cells: Iterable[Cell], start: float, end: float) -> Counted:
+    """Requests of the cells overlapping [start, end]; those in cells it cuts are its error."""
+    total = ok = version = edge = 0
+    sliced = True
+    for c in all_cells:
+        if c.b <= start + EPS or c.a >= end - EPS:
+            continue
+        total, ok, version = total + c.count, ok + c.ok, version + c.version
+        if c.uncertain or c.a < start - EPS or c.b > end + EPS:
+            edge += c.count
+        sliced = sliced and c.sliced
+    return Counted(total, ok, version, edge, sliced)
 
 
 def injections(timeline: Timeline) -> list[Event]:
