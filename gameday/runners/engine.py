@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.budget import budget_warnings
+from ..analysis.objectives import release_settled
 from ..analysis.timeline import (
     ALERT,
     GUARDRAIL,
@@ -410,9 +411,8 @@ class Drill:
         objectives = self.scenario.objectives
         stable = self.scenario.steady_state.stable_for
         first_at = min(f.at for f in self.scenario.faults)
-        deadline_span = (
-            objectives.recovery_time if objectives.recovery_time is not None else 15 * 60.0
-        )
+        limits = [t for t in (objectives.recovery_time, objectives.rollback_time) if t]
+        deadline_span = max(limits, default=15 * 60.0)
         deadline = t0 + first_at + deadline_span + stable
         observing = False
         while True:
@@ -425,7 +425,12 @@ class Drill:
                     raise task.exception()  # type: ignore[misc]
             faults_done = all(t.done() for t in fault_tasks)
             if faults_done and self.t_inj is not None:
-                recovered = now >= faults.observation_end() and self._tracker.holds()
+                # a gray release is judged on how it ended: wait until it did
+                recovered = (
+                    now >= faults.observation_end()
+                    and self._tracker.holds()
+                    and release_settled(self.timeline, self.scenario.faults)
+                )
                 waiting = self.manual.waiting_for(
                     now, self.t_inj, include_optional=not self.options.ci
                 )

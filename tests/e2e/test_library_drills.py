@@ -49,10 +49,10 @@ def test_db_crash_without_failover_fails_on_recovery(drills: DrillRunner) -> Non
     recovery = objective(report, "recovery_time")
     assert not recovery["passed"] and "recover" in recovery["reason"]
     assert "recovery_time" in result.stdout
-    # the primary is still down at verify: the loss is unknown, never "0 missing"
+    # recovery failed: the crash is reverted before the read-back, so the loss is known
+    assert "reverting faults before the read-back" in result.stdout
     loss = objective(report, "data_loss")
-    assert not loss["passed"] and loss["measured"] is None and "unknown" in loss["reason"]
-    assert "could not be read back" in result.stdout
+    assert loss["outcome"] == "met" and loss["measured"] == 0, loss
 
 
 def test_gray_release_of_a_healthy_canary_reports_no_rollback(drills: DrillRunner) -> None:
@@ -62,6 +62,28 @@ def test_gray_release_of_a_healthy_canary_reports_no_rollback(drills: DrillRunne
     rollback = objective(drills.report(), "rollback_time")
     assert result.returncode == 1
     assert not rollback["passed"] and "no rollback" in rollback["reason"]
+
+
+@pytest.mark.parametrize(
+    ("version", "code"), [("v2-faulty", 1), ("v2", 0)], ids=["rolled-back", "promoted"]
+)
+def test_a_release_expected_to_be_promoted_is_judged_on_its_outcome(
+    drills: DrillRunner, version: str, code: int
+) -> None:
+    # the CI gate before a gray release: the version must reach everyone and stay; only a
+    # recovery objective is set, the outcome is judged anyway
+    data = variant("gray-release-rollback")
+    data["faults"][0].update(version=version, expect_rollback=False)
+    data["objectives"] = {"recovery_time": "5m"}
+    result = drills.run(drills.write(data))
+    report = drills.report()
+    outcome = objective(report, "release_outcome")
+    assert result.returncode == code, result.stdout[-3000:]
+    if code:
+        assert outcome["outcome"] == "missed" and "rolled back" in outcome["reason"], outcome
+    else:
+        assert outcome["outcome"] == "met", outcome
+        assert outcome["detail"]["max_canary_share"] >= 0.99
 
 
 def test_lagging_standby_loses_acknowledged_writes(drills: DrillRunner) -> None:

@@ -28,6 +28,8 @@ from .gray_release import (
     GrayRelease,
     blast_radius,
     gray_release,
+    release_outcome,
+    release_settled,
     rollback_time,
 )
 from .hops import HOP_THRESHOLD_S, HopResult, HopStats, hop_latency
@@ -66,5 +68,7 @@ __all__ = [
     "phase_time",
     "protected_success",
     "recovery_time",
+    "release_outcome",
+    "release_settled",
     "rollback_time",
 ]

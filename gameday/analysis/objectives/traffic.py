@@ -73,7 +73,9 @@ def p99_after_recovery(timeline: Timeline, ms: DrillMilestones, bound: float) ->
     text = f"≤ {format_duration(bound)}"
     if ms.recovered is None:
         return unmeasured("p99_latency", text, "s", "never recovered, so no latency after recovery")
-    start = ms.recovered.t
+    # after recovery for certain: the bracket's upper edge, not its midpoint
+    bracket = ms.recovered.detail.get("bracket")
+    start = float(bracket[1]) if isinstance(bracket, list | tuple) else ms.recovered.t
     end = observation_end(timeline)
     windows = [
         w
