@@ -202,6 +202,13 @@ def build_report(
     devs = deviations(results, aborted)
     if error:
         devs.append(f"error: {error}")
+    for r in ms.relapses:
+        since = ms.t_inj or 0.0
+        devs.append(
+            f"relapse: the steady state held from +{r.recovered_at - since:.3f}s to "
+            f"+{r.confirmed_at - since:.3f}s, then {r.stream} was impacted again at "
+            f"+{r.impact_at - since:.3f}s; recovery is measured after the last impact"
+        )
     left = [dict(u) for u in unreverted]
     for u in left:
         devs.append(
