@@ -353,6 +353,7 @@ def _judge(rel: GrayRelease, name: str, text: str) -> ObjectiveResult:
             f"served; it reached {share} of traffic at most and was {served} at the end",
             **detail,
         )
+    detail["observed"] = "rolled back" if rel.rolled_back else "promoted"
     return ObjectiveResult(name, text, rel.max_share, None, "ratio", passed, reason, detail)
 
 

@@ -46,6 +46,12 @@ class ObjectiveResult:
 
     def measured_text(self) -> str:
         """The measured value with its error bound, e.g. `41.2s (±250ms)`; `n/a` without data."""
+        observed = self.detail.get("observed")
+        if isinstance(observed, str):
+            # a state, not a quantity (how a release ended): the number is its evidence
+            if self.measured is None:
+                return observed
+            return f"{observed} (max {self.measured * 100:.2f}%)"
         if self.measured is None:
             return "n/a"
         if self.unit == "ratio":
