@@ -110,9 +110,15 @@ def run_http_component(state: SandboxState, me: str) -> None:
 
 
 def _exit_on_term(signum: int, _frame: Any) -> None:
-    """SIGTERM before the component handles it itself: give up starting and exit."""
+    """SIGTERM before the component handles it itself: give up starting and exit at once.
+
+    `os._exit`, not SystemExit: an interpreter exit joins every executor thread, and one
+    stuck in a lookup of a peer Docker's DNS answers slowly held a `docker stop` past its
+    grace period (a SIGKILL instead of a stop).
+    """
     log.info("%s during start-up: exiting", signal.Signals(signum).name)
-    raise SystemExit(0)
+    logging.shutdown()
+    os._exit(0)
 
 
 def main() -> None:
@@ -142,6 +148,9 @@ def main() -> None:
         node.supervise()
     else:
         run_http_component(state, me)
+        # the component stopped cleanly: nothing left to wait for (see _exit_on_term)
+        logging.shutdown()
+        os._exit(0)
 
 
 if __name__ == "__main__":
