@@ -8,7 +8,6 @@ lock, `recover` and the report all reach it through the registry.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from gameday.scenarios.loader import load_scenario
 from gameday.scenarios.problems import ScenarioError
 from gameday.targets import registry
 
-from .toy_target import TOY, ToyDriver
+from .toy_target import ToyDriver, toy_registered
 
 SCENARIO = """\
 apiVersion: gameday/v1
@@ -47,14 +46,7 @@ faults:
 """
 
 
-@pytest.fixture
-def toy() -> Iterator[None]:
-    registry.register(TOY)
-    yield
-    registry.unregister("toy")
-    for server in ToyDriver.servers.values():
-        server.kill()
-    ToyDriver.servers.clear()
+toy = pytest.fixture(toy_registered, name="toy")
 
 
 def _drill(tmp_path: Path, recovery: str, duration: str) -> tuple[dict, Path]:  # type: ignore[type-arg]

@@ -12,12 +12,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Literal
 
 from gameday.ports import free_port
 from gameday.scenarios.model import CrashFault, Strict
 from gameday.scenarios.target_types import TargetKind
+from gameday.targets import registry
 from gameday.targets.base import FaultAction, FaultPlan, Health, Target, TargetError
 from gameday.targets.registry import TargetType
 
@@ -119,3 +120,15 @@ TOY = TargetType(
     driver=lambda model: ToyDriver(),
     from_spec=lambda spec: ToyDriver(int(spec["port"])),
 )
+
+
+def toy_registered() -> Iterator[None]:
+    """Register the toy type for one test; kill whatever servers it started afterwards."""
+    registry.register(TOY)
+    try:
+        yield
+    finally:
+        registry.unregister("toy")
+        for server in ToyDriver.servers.values():
+            server.kill()
+        ToyDriver.servers.clear()

@@ -8,7 +8,6 @@ file, so what the system "suffers" is exactly what each test scripts.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,22 @@ import pytest
 
 from gameday.cli import main
 from gameday.runners.journal import read_journal
-from gameday.targets import registry
 
-from ..architecture.toy_target import TOY, ToyDriver
+from ..architecture.toy_target import toy_registered
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def toy() -> Iterator[None]:
-    registry.register(TOY)
-    yield
-    registry.unregister("toy")
-    for server in ToyDriver.servers.values():
-        server.kill()
-    ToyDriver.servers.clear()
+toy = pytest.fixture(toy_registered, name="toy")
 
 
 def sh(script: str) -> str:
     return json.dumps(["sh", "-c", script])  # a YAML flow sequence: no quoting surprises
+
+
+def blocked_undo(blocker: Path) -> str:
+    """An undo that fails while `blocker` exists (as a rejoin needing a link another fault slowed)."""
+    return sh(f"test ! -e {blocker} || {{ echo 'link still slowed' >&2; exit 1; }}")
 
 
 def scenario(tmp: Path, faults: str, objectives: str = "recovery_time: 30s") -> Path:
@@ -112,7 +108,7 @@ def test_a_revert_that_fails_while_another_fault_holds_is_retried_after_it(
     action: command
     at: 400ms
     run: {sh("true")}
-    undo: {sh(f"test ! -e {blocker} || {{ echo 'link still slowed' >&2; exit 1; }}")}
+    undo: {blocked_undo(blocker)}
 """
     code, report, run_dir = run(tmp_path, scenario(tmp_path, faults))
     assert code == 0 and report["unreverted"] == [], report["reason"]
@@ -133,7 +129,7 @@ def test_a_revert_that_never_succeeds_is_named_not_passed(toy: None, tmp_path: P
     action: command
     at: 200ms
     run: {sh(f"touch {blocker}")}
-    undo: {sh(f"test ! -e {blocker} || {{ echo 'link still slowed' >&2; exit 1; }}")}
+    undo: {blocked_undo(blocker)}
 """
     code, report, _ = run(tmp_path, scenario(tmp_path, faults))
     assert code == 4 and report["verdict"] == "error"
@@ -229,7 +225,7 @@ def test_recover_names_what_it_could_not_revert_then_finishes_once_fixed(
     action: command
     at: 200ms
     run: {sh(f"touch {blocker}")}
-    undo: {sh(f"test ! -e {blocker} || {{ echo 'link still slowed' >&2; exit 1; }}")}
+    undo: {blocked_undo(blocker)}
 """
     code, _, run_dir = run(tmp_path, scenario(tmp_path, faults))
     assert code == 4
