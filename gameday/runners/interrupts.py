@@ -1,4 +1,7 @@
-"""The operator's stop: SIGINT and SIGTERM cancel the drill's main task, once.
+"""The operator's stop: SIGINT, SIGTERM, SIGHUP and SIGQUIT cancel the drill's main task, once.
+
+SIGHUP is a lost terminal (the SSH session of the SRE running the drill dropped) and SIGQUIT
+a Ctrl-\\: both used to kill the runner on the spot, with faults left in force.
 
 A second signal while teardown reverts faults must not cut the revert short: it is only
 acknowledged. Which signal stopped the drill is kept for the report.
@@ -11,14 +14,14 @@ import contextlib
 import signal
 from collections.abc import Callable, Iterator
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 @contextlib.contextmanager
 def cancel_on_stop_signals(
     task: asyncio.Task[object] | None, enabled: bool, on_again: Callable[[str], None]
 ) -> Iterator[list[str]]:
-    """While inside, SIGINT/SIGTERM cancel ``task``; yields the names of signals received."""
+    """While inside, the stop signals cancel ``task``; yields the names of signals received."""
     received: list[str] = []
     if not enabled or task is None:
         yield received

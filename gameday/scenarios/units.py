@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_DURATION_S = 7 * 86400.0  # a week: longer than any drill; beyond it, a typo or an attack
 DURATION_PATTERN = r"^(0|(\d+(\.\d+)?(ms|s|m|h|d))+)$"
 PERCENT_PATTERN = r"^\d+(\.\d+)?%$"
 MULTIPLIER_PATTERN = r"^\d+(\.\d+)?x$"
@@ -43,6 +44,8 @@ def parse_duration(value: Any) -> float:
             total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
             pos = match.end()
         if pos == len(text) and pos > 0:
+            if not total <= MAX_DURATION_S:  # also catches inf and nan from huge numbers
+                raise ValueError(f"expected a duration of at most 7d, found {_describe(value)}")
             return total
     raise ValueError(
         f"expected a duration such as '30s', '200ms', '15m' or '1h30m', found {_describe(value)}"

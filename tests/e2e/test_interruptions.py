@@ -56,7 +56,9 @@ def assert_healthy(drills: DrillRunner) -> None:
         assert link["state"] == "open" and not link.get("latency_ms"), link
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["sigint", "sigterm", "sighup"]
+)
 def test_signal_reverts_everything(drills: DrillRunner, sig: signal.Signals) -> None:
     process = drills.start(drills.write(long_cut()))
     output = interrupt_when(drills, process, "fault.applied", sig)

@@ -113,6 +113,27 @@ def test_bad_duration(write_yaml: WriteYaml) -> None:
     assert "found '5 seconds'" in p.message
 
 
+@pytest.mark.parametrize("at", ["1" + "0" * 5000 + "s", "8d", "168h1ms"])
+def test_a_duration_beyond_a_week_is_refused(write_yaml: WriteYaml, at: str) -> None:
+    # 1 followed by 5,000 zeros overflowed to infinity and crashed `plan` and `run`
+    p = only_problem(write_yaml(VALID.replace("at: 5s", f"at: {at}")))
+    assert (p.line, p.field) == (15, "faults[0].at")
+    assert "at most 7d" in p.message
+
+
+def test_a_week_is_still_a_duration(write_yaml: WriteYaml) -> None:
+    text = VALID.replace("at: 5s", "at: 5s\n    duration: 7d")
+    assert load_scenario(write_yaml(text)).faults[0].duration == 7 * 86400.0
+
+
+def test_a_fault_after_max_duration_is_refused(write_yaml: WriteYaml) -> None:
+    late = VALID.replace("at: 5s", "at: 30m")
+    p = only_problem(write_yaml(late))
+    assert "crash-db-primary would start after guardrails.max_duration (20m" in p.message
+    ok = late + "guardrails:\n  max_duration: 1h\n"
+    assert load_scenario(write_yaml(ok)).faults[0].at == 1800.0
+
+
 def test_bad_slug_name(write_yaml: WriteYaml) -> None:
     p = only_problem(write_yaml(VALID.replace("name: minimal", "name: My Drill")))
     assert p.field == "name" and "lower-case letters" in p.message

@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gameday.scenarios.units import (
+    MAX_DURATION_S,
     format_duration,
     format_multiplier,
     format_percent,
@@ -70,7 +71,7 @@ def test_bad_multipliers(bad: object) -> None:
         parse_multiplier(bad)
 
 
-@given(st.integers(min_value=0, max_value=10**7))
+@given(st.integers(min_value=0, max_value=int(MAX_DURATION_S)))
 def test_duration_round_trip_whole_seconds(seconds: int) -> None:
     assert parse_duration(format_duration(float(seconds))) == pytest.approx(seconds)
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ..units import format_duration
 from .base import Slug, Strict
 from .conduct import Audit, Guardrails, ManualStep
 from .faults import Fault
@@ -57,6 +58,15 @@ class Scenario(Strict):
             f.action == "gray-release" for f in self.faults
         ):
             problems.append("rollback_time and blast_radius need a gray-release fault")
+        limit = self.guardrails.max_duration
+        late = [f.label() for f in self.faults if self.steady_state.stable_for + f.at >= limit]
+        if late:
+            problems.append(
+                f"faults {', '.join(late)} would start after guardrails.max_duration "
+                f"({format_duration(limit)}, counted from the start: the baseline's "
+                f"{format_duration(self.steady_state.stable_for)} comes first): raise "
+                "max_duration or move them earlier"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
