@@ -37,6 +37,7 @@ from .console import DrillView
 from .faults import FaultRunner, Unreverted
 from .guardrails import GuardrailWatch, TrafficWatch
 from .interrupts import cancel_on_stop_signals
+from .lock import TargetLocked
 from .manual import AckInbox, ManualSteps, acknowledge_from_terminal
 from .preparation import build_probes, traffic_config, unresolvable_secret
 from .record import DrillRecord, RunOptions
@@ -152,7 +153,7 @@ class Drill:
                 self._say(f"aborted: {exc}; reverting everything", "bold red")
             except InvalidRun:
                 raise
-            except (TargetError, SecretError) as exc:
+            except (TargetError, SecretError, TargetLocked) as exc:  # expected: one line
                 self.error = str(exc)
                 self._say(f"error: {exc}", "bold red")
             except Exception as exc:  # the drill itself failed: record it, still tear down
@@ -480,7 +481,8 @@ class Drill:
             await self._blocking(self._traffic.stop)
         if self._scheduler is not None:
             await self._scheduler.stop()
-        if self.target is not None:
+        if self.target is not None and self._receiver is not None:
+            # only a run that attached the receiver detaches it: a refused run never did
             with contextlib.suppress(Exception):
                 await self._blocking(self.target.set_alert_receiver, None)
         if self._receiver is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -59,3 +60,50 @@ def test_lock_of_a_dead_runner_is_taken_over(tmp_path: Path) -> None:
         assert lock.took_over
         assert lock.previous["pid"] == dead_pid and lock.previous["run_id"] == "dead-run"
         assert lock.holder["run_id"] == "new-run"
+
+
+def test_a_refused_run_leaves_the_holders_target_alone(tmp_path: Path) -> None:
+    """A run refused by the lock must not tear down what the drill holding it set up
+    (it detached the running drill's alert receiver, which then missed its alerts)."""
+    import asyncio
+
+    from gameday.runners.console import PlainView
+    from gameday.runners.engine import Drill
+    from gameday.runners.record import RunOptions
+    from gameday.scenarios.loader import load_scenario
+    from gameday.targets import registry
+
+    from ..architecture.toy_target import TOY, ToyDriver
+
+    class Watched(ToyDriver):
+        calls: ClassVar[list[object]] = []
+
+        def set_alert_receiver(self, url: str | None) -> None:
+            self.calls.append(url)
+
+        def ensure_running(self) -> bool:
+            self.calls.append("ensure_running")
+            return False
+
+    scenario_path = tmp_path / "toy.yaml"
+    scenario_path.write_text(
+        "apiVersion: gameday/v1\nkind: Scenario\nname: refused\ntarget: {type: toy}\n"
+        "steady_state:\n  stable_for: 1s\n  probes: [{name: p, type: tcp, host: 127.0.0.1, "
+        "port: 9}]\nfaults: [{action: crash, service: web}]\n",
+        encoding="utf-8",
+    )
+    registry.register(TOY)
+    try:
+        driver = Watched()
+        holder = TargetLock.acquire("toy", driver.spec(), "the-running-drill")
+        scenario = load_scenario(scenario_path)
+        options = RunOptions(ci=True, report_root=tmp_path / "r", install_signal_handlers=False)
+        drill = Drill(scenario, scenario_path, options, PlainView(), lambda s: driver)
+        record = asyncio.run(drill.run())
+        holder.release()
+    finally:
+        registry.unregister("toy")
+    assert record.error is not None and "the-running-drill" in record.error
+    # an expected refusal: one line, no traceback file
+    assert "Traceback" not in record.error and not (record.run_dir / "error.log").exists()
+    assert Watched.calls == [], "a refused run touched the target"
