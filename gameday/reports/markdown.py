@@ -12,9 +12,22 @@ from .view import deviation_list, objective_rows, utc, wall
 _ICONS = {Verdict.PASSED: "✅", Verdict.FAILED: "❌", Verdict.ABORTED: "⚠️", Verdict.ERROR: "💥"}
 
 
+_MD_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        **{c: "\\" + c for c in "\\`*[]|"},
+        "\n": " ",
+        "\r": " ",
+    }
+)
+
+
 def _md(text: object) -> str:
-    # a table cell must stay one cell: pipes and newlines would split it
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text from the drill (operator, errors, reasons) as inert Markdown: no HTML, no links or
+    emphasis, and a table cell stays one cell."""
+    return str(text).translate(_MD_ESCAPES)
 
 
 def render_markdown(report: Report, *, key_fingerprint: str | None = None) -> str:

@@ -63,3 +63,12 @@ def test_markdown_summary(failed: Report) -> None:
 def test_markdown_escapes_table_breakers(failed: Report) -> None:
     bad = replace(failed, objectives=[replace(failed.objectives[0], name="a|b")])
     assert "| a\\|b |" in render_markdown(bad)
+
+
+def test_markdown_is_inert_for_text_from_the_drill(failed: Report) -> None:
+    # the PR comment: an operator name or an error text must not become HTML or a link
+    evil = "<img src=x onerror=alert(1)> [click](http://evil.example) `x`"
+    md = render_markdown(replace(failed, operator=evil, reason=evil))
+    assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+    assert "[click](" not in md and "\\[click\\](http://evil.example)" in md
+    assert "`x`" not in md
