@@ -234,3 +234,18 @@ def test_active_runs_lists_live_drills(tmp_path: Path) -> None:
         assert [(r.run_id, r.run_dir, r.alive) for r in runs] == [("live-1", tmp_path / "r", True)]
         j.drill_finished("passed")
     assert active_runs(idx, alive_only=False) == []
+
+
+def test_recover_reads_a_run_directory_and_skips_malformed_records(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    journal = Journal.open(run, run_id="r", index_dir=tmp_path / "idx")
+    plan_id = journal.fault_planned(_plan())
+    journal.close(clean=False)
+    with (run / "journal.jsonl").open("a", encoding="utf-8") as fh:
+        # well-formed JSON, wrong shape: used to be a traceback
+        fh.write('{"kind": "fault.planned", "plan_id": 5, "plan": "x", "seq": 99}\n')
+        fh.write('{"kind": "process.started", "pid": "not a pid"}\n')
+    state = read_journal(run)  # the directory, not the file
+    assert state.path == run / "journal.jsonl"
+    assert [e.plan_id for e in state.pending()] == [plan_id]
+    assert sum("malformed" in w for w in state.warnings) == 2

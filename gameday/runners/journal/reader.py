@@ -95,10 +95,16 @@ def read_journal(path: Path) -> JournalState:
     """Replay a journal. A torn last line is ignored with a warning; so is any corrupt line."""
     path = Path(path)
     state = JournalState(path=path)
+    if path.is_dir():
+        # `--journal reports/<run>`: the run directory holds the journal
+        path = path / "journal.jsonl"
+        state.path = path
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise JournalError(f"no journal at {path}") from None
+    except OSError as exc:
+        raise JournalError(f"cannot read the journal {path}: {exc.strerror or exc}") from None
     lines = raw.split(b"\n")
     last_index = len(lines) - 1
     while last_index >= 0 and not lines[last_index].strip():
@@ -117,7 +123,13 @@ def read_journal(path: Path) -> JournalState:
             state.warnings.append(msg)
             log.warning(msg)
             continue
-        _apply_record(state, rec)
+        try:
+            _apply_record(state, rec)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # well-formed JSON with the wrong shape: skip it, say so, replay the rest
+            msg = f"{path}:{number}: malformed {rec.get('kind')!r} record ignored ({exc!r})"
+            state.warnings.append(msg)
+            log.warning(msg)
     return state
 
 
