@@ -265,7 +265,30 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         return commands.cmd_up(state_dir)
     if args.sandbox_command == "status":
         return commands.cmd_status(state_dir, args.json)
-    return commands.cmd_down(state_dir)
+    return _sandbox_down(state_dir, args.force)
+
+
+def _sandbox_down(state_dir: Path | None, force: bool) -> int:
+    """`sandbox down`, refused while a drill holds the sandbox (it would be pulled from under it)."""
+    from .runners.lock import TargetLock, TargetLocked, lock_path_for
+    from .sandbox import commands
+
+    spec = {"state_dir": None if state_dir is None else str(state_dir)}
+    if force or not lock_path_for("sandbox", spec).exists():
+        return commands.cmd_down(state_dir)
+    try:
+        lock = TargetLock.acquire("sandbox", spec, "sandbox-down", scenario="gameday sandbox down")
+    except TargetLocked as exc:
+        from rich.markup import escape
+
+        _console(stderr=True).print(
+            f"[red]refused[/red]: {escape(str(exc))}. `--force` stops the sandbox anyway"
+        )
+        return EXIT_INVALID
+    try:
+        return commands.cmd_down(state_dir)
+    finally:
+        lock.release()
 
 
 # --------------------------------------------------------------------------- reports
@@ -388,6 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "status":
             action.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "down":
+            action.add_argument(
+                "--force", action="store_true", help="also while a drill is using the sandbox"
+            )
     p.set_defaults(handler=cmd_sandbox)
     return parser
 

@@ -107,3 +107,24 @@ def test_a_refused_run_leaves_the_holders_target_alone(tmp_path: Path) -> None:
     # an expected refusal: one line, no traceback file
     assert "Traceback" not in record.error and not (record.run_dir / "error.log").exists()
     assert Watched.calls == [], "a refused run touched the target"
+
+
+def test_sandbox_down_is_refused_while_a_drill_holds_the_sandbox(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gameday.cli import main
+
+    state = tmp_path / "sandbox"
+    state.mkdir()
+    holder = TargetLock.acquire("sandbox", {"state_dir": str(state)}, "drill-in-observe")
+    try:
+        assert main(["sandbox", "down", "--state-dir", str(state)]) == 2
+        err = capsys.readouterr().err
+        assert "refused:" in err and "drill-in-observe" in err and "--force" in err
+        main(["sandbox", "down", "--state-dir", str(state), "--force"])
+        assert "refused:" not in capsys.readouterr().err
+    finally:
+        holder.release()
+    # nobody holds it: down goes ahead
+    main(["sandbox", "down", "--state-dir", str(state)])
+    assert "refused:" not in capsys.readouterr().err
