@@ -226,7 +226,9 @@ class Drill:
         # values the target itself considers secret (e.g. the sandbox's database password)
         self.resolver.secrets.update(v for v in await self._blocking(target.secrets) if v)
         timings = await self._blocking(target.timings)
-        self.warnings = budget_warnings(self.scenario, timings)
+        takeover = self._lock.takeover_warning()
+        self.warnings = [takeover] if takeover else []
+        self.warnings += budget_warnings(self.scenario, timings)
         for warning in self.warnings:
             self._say(f"warning: {warning}", "yellow")
 
@@ -392,6 +394,7 @@ class Drill:
                     f"steady state did not hold for {format_duration(stable)} before any fault "
                     f"(waited {format_duration(now - (give_up - max(BASELINE_TIMEOUT_FLOOR_S, 6 * stable)))}); "
                     "the target is not healthy enough to drill"
+                    + (f" ({hint})" if (hint := self._lock.takeover_warning()) else "")
                 )
             await asyncio.sleep(POLL_S)
         self.t_baseline_end = self._now()

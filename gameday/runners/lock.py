@@ -118,6 +118,18 @@ class TargetLock:
         """Whether a dead drill's lock was taken over (its faults may need ``gameday recover``)."""
         return bool(self.previous)
 
+    def takeover_warning(self) -> str | None:
+        """What to tell the operator when a dead drill's lock was taken over, else None."""
+        if not self.took_over:
+            return None
+        prev = self.previous
+        journal = prev.get("journal")
+        command = f"gameday recover --journal {journal}" if journal else "gameday recover"
+        return (
+            f"drill {prev.get('run_id', '?')} (pid {prev.get('pid', '?')}) died while acting on "
+            f"this target; if its faults are still in force, stop and run `{command}`"
+        )
+
     def release(self) -> None:
         """Clear the holder and unlock. The file stays: unlinking a flock file races with acquirers."""
         if self._fd < 0:

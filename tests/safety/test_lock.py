@@ -128,3 +128,23 @@ def test_sandbox_down_is_refused_while_a_drill_holds_the_sandbox(
     # nobody holds it: down goes ahead
     main(["sandbox", "down", "--state-dir", str(state)])
     assert "refused:" not in capsys.readouterr().err
+
+
+def test_taking_over_a_dead_drills_lock_says_to_recover(tmp_path: Path) -> None:
+    import json
+
+    spec = {"state_dir": str(tmp_path)}
+    path = lock_path_for("sandbox", spec)
+    # what a runner killed with SIGKILL leaves: its holder record, no flock
+    path.write_text(json.dumps({"run_id": "dead-1", "pid": 999999, "journal": "/r/j.jsonl"}))
+    lock = TargetLock.acquire("sandbox", spec, "next")
+    try:
+        warning = lock.takeover_warning()
+        assert warning is not None and "dead-1" in warning
+        assert "gameday recover --journal /r/j.jsonl" in warning
+    finally:
+        lock.release()
+    # a clean release leaves nothing to warn about
+    again = TargetLock.acquire("sandbox", spec, "after")
+    assert again.takeover_warning() is None
+    again.release()
