@@ -227,6 +227,7 @@ def drill_scenario() -> Any:
                 {"name": "alerts", "type": "alert"},
             ],
             "faults": [{"action": "crash", "service": "db-primary", "at": "10h"}],
+            "guardrails": {"max_duration": "25h"},
         }
     )
 
