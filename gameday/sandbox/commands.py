@@ -34,7 +34,8 @@ def cmd_up(state_dir: Path | None) -> int:
             state = manage.up(SandboxSettings(state_dir=sd))
     except SandboxError as exc:
         _err(console, str(exc))
-        return EXIT_USAGE if "already running" in str(exc) else EXIT_FAILED
+        refused = "already running" in str(exc) or "refusing to use" in str(exc)
+        return EXIT_USAGE if refused else EXIT_FAILED
     except KeyboardInterrupt:
         _err(console, "interrupted; partially started parts were stopped")
         return EXIT_FAILED

@@ -27,7 +27,10 @@ from gameday.sandbox.launch import (
 )
 from gameday.sandbox.settings import SandboxSettings
 from gameday.sandbox.state import (
+    LOCK_FILE,
+    OWNER_MARKER,
     STATE_FILE,
+    WRITER_FILE,
     ComponentInfo,
     LinkInfo,
     SandboxError,
@@ -41,6 +44,43 @@ from gameday.sandbox.state import (
 from gameday.sandbox.status import component_pid
 from gameday.sandbox.teardown import down, remove_run_files, sweep
 from gameday.sandbox.topology import APIS, COMPONENTS, DATABASES, GROUPS, link_pairs
+
+# what gameday itself puts in a state dir; anything else there is somebody's data
+OWN_NAMES = frozenset(
+    {
+        OWNER_MARKER,
+        STATE_FILE,
+        WRITER_FILE,
+        LOCK_FILE,
+        EVENTS_FILE,
+        "events.prev.jsonl",
+        "receiver.json",
+        "link-faults.json",
+        "link-faults.lock",
+        "drill.lock",
+        "logs",
+        "pg",
+    }
+)
+
+
+def claim_state_dir(sd: Path) -> None:
+    """Refuse a state dir holding files gameday did not write; mark it as gameday's.
+
+    A scenario's `state_dir` is taken from a file anyone may write (a pull request): `up`
+    clears the state dir and `down` removes data dirs, so neither may touch a directory
+    that is not gameday's own (a marker it wrote, or nothing but its own file names).
+    """
+    if sd.is_dir() and not (sd / OWNER_MARKER).exists():
+        foreign = sorted(p.name for p in sd.iterdir() if p.name not in OWN_NAMES)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
+            raise SandboxError(
+                f"refusing to use {sd} as a sandbox state dir: it holds files gameday did not "
+                f"create ({shown}); give an empty or new directory"
+            )
+    sd.mkdir(parents=True, exist_ok=True)
+    (sd / OWNER_MARKER).write_text("created by gameday: the sandbox may clear this directory\n")
 
 
 def _reset_state_dir(sd: Path) -> None:
@@ -74,7 +114,7 @@ def up(settings: SandboxSettings | None = None) -> SandboxState:
 def _up_once(settings: SandboxSettings) -> SandboxState:
     t_start = time.monotonic()
     sd = resolve_state_dir(settings.state_dir)
-    sd.mkdir(parents=True, exist_ok=True)
+    claim_state_dir(sd)
     old: SandboxState | None = None
     if (sd / STATE_FILE).exists():
         with contextlib.suppress(SandboxError):

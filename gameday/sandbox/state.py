@@ -22,6 +22,7 @@ from gameday.sandbox.topology import DB_NAME, DB_USER, INITIAL_WRITER, Kind
 STATE_FILE = "state.json"
 WRITER_FILE = "writer.json"
 LOCK_FILE = "state.lock"
+OWNER_MARKER = ".gameday-sandbox"  # written by `up`: this directory is gameday's to clear
 
 
 class SandboxError(Exception):

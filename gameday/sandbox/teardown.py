@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -136,6 +137,10 @@ def down(state_dir: Path | None = None) -> DownReport:
     save_state(state)
     manage_events(sd).emit("sandbox_down", stopped=stopped, killed=killed, removed_shm=removed)
     for root in {Path(c.data_dir).parent for c in state.components.values() if c.data_dir}:
-        shutil.rmtree(root, ignore_errors=True)
+        # state.json is a file anyone could have edited: remove only the clusters' roots
+        # gameday makes (`<state dir>/pg`, or a `gameday-pg-*` dir beside the temp dir)
+        tmp = Path(tempfile.gettempdir())
+        if root == sd / "pg" or (root.name.startswith("gameday-pg-") and root.parent == tmp):
+            shutil.rmtree(root, ignore_errors=True)
     remove_run_files(sd)
     return DownReport(stopped=stopped, killed_pids=killed, removed_shm=removed)

@@ -1,0 +1,52 @@
+"""gameday only ever clears a directory it created: a scenario's state_dir cannot delete user data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gameday.cli import main
+from gameday.sandbox.startup import claim_state_dir
+from gameday.sandbox.state import OWNER_MARKER, SandboxError
+
+
+def user_dir(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    (home / "pg").mkdir(parents=True)
+    (home / "precious.txt").write_text("years of work")
+    (home / "pg" / "PG_VERSION").write_text("15")  # looks like ours, is not
+    (home / "state.json").write_text("{}")
+    return home
+
+
+def test_a_directory_with_user_files_is_refused_and_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = user_dir(tmp_path)
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    assert main(["sandbox", "up", "--state-dir", str(home)]) == 2
+    assert "holds files gameday did not create (precious.txt)" in capsys.readouterr().err
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
+    assert (home / "pg" / "PG_VERSION").read_text() == "15"
+
+
+def test_a_new_empty_or_own_directory_is_claimed(tmp_path: Path) -> None:
+    fresh = tmp_path / "new"
+    claim_state_dir(fresh)
+    assert (fresh / OWNER_MARKER).is_file()
+    # a state dir from before the marker existed holds only gameday's own names
+    old = tmp_path / "old"
+    (old / "logs").mkdir(parents=True)
+    for name in ("drill.lock", "state.lock", "events.jsonl"):
+        (old / name).write_text("")
+    claim_state_dir(old)
+    assert (old / OWNER_MARKER).is_file()
+    # once marked it stays gameday's, whatever is added later
+    (old / "notes.txt").write_text("")
+    claim_state_dir(old)
+
+
+def test_claim_refuses_foreign_files(tmp_path: Path) -> None:
+    with pytest.raises(SandboxError, match="precious.txt"):
+        claim_state_dir(user_dir(tmp_path))
