@@ -48,5 +48,5 @@ def test_a_new_empty_or_own_directory_is_claimed(tmp_path: Path) -> None:
 
 
 def test_claim_refuses_foreign_files(tmp_path: Path) -> None:
-    with pytest.raises(SandboxError, match="precious.txt"):
+    with pytest.raises(SandboxError, match=r"precious\.txt"):
         claim_state_dir(user_dir(tmp_path))
