@@ -47,6 +47,12 @@ def _relapse_text(ms: DrillMilestones) -> str:
     )
 
 
+def _never_recovered(ms: DrillMilestones) -> str:
+    """Why there is no recovery, with the relapses that ended the earlier ones."""
+    why = "never recovered within the deadline"
+    return f"{why} ({_relapse_text(ms)})" if ms.relapses else why
+
+
 def absorbed(timeline: Timeline, faults: Sequence[AnyFault]) -> bool:
     """Whether every injected fault's scenario says `expect: absorbed` (no impact is the goal)."""
     injected = {e.name for e in timeline.events_of(FAULT_INJECTED)}
@@ -117,15 +123,12 @@ def recovery_time(ms: DrillMilestones, bound: float, *, absorbed: bool = False) 
                 impact=_t(ms.impact),
                 relapses=_relapses(ms),
             )
-    missing = "never recovered within the deadline"
-    if ms.relapses:
-        missing += f" ({_relapse_text(ms)})"
     return _since_injection(
         name,
         ms,
         bound,
         ms.recovered,
-        missing=missing,
+        missing=_never_recovered(ms),
         what="recovered after",
         detail=lambda m, t_inj: {
             "recovered_at": m.t,
@@ -171,10 +174,7 @@ def failover_time(ms: DrillMilestones, bound: float, *, absorbed: bool = False) 
                     observed_until=end,
                 )
             if ms.recovered is None:
-                missing = "never recovered within the deadline"
-                if ms.relapses:
-                    missing += f" ({_relapse_text(ms)})"
-                return unmeasured(name, text, "s", missing, relapses=_relapses(ms))
+                return unmeasured(name, text, "s", _never_recovered(ms), relapses=_relapses(ms))
     return _since_injection(
         name,
         ms,
