@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -14,6 +16,27 @@ from gameday.sandbox.events import EventLog
 from gameday.sandbox.state import SandboxState, load_state
 
 Body = Callable[[SandboxState, str, EventLog, asyncio.Event], Awaitable[None]]
+# a stop is a stop: whatever the component still waits on after this long (a tick's request,
+# a thread in a DNS lookup the interpreter would join) must not turn `docker stop` into a kill
+STOP_GRACE_S = 2.0
+
+
+def _arm_stop_deadline(events: EventLog, grace_s: float) -> None:
+    """Exit the process ``grace_s`` from now unless it has exited by itself."""
+
+    def hard_exit() -> None:
+        logging.getLogger("gameday.sandbox").warning(
+            "still stopping after %.1f s: exiting without waiting", grace_s
+        )
+        with contextlib.suppress(OSError):
+            events.emit("stopped", forced=True)
+        logging.shutdown()
+        os._exit(0)
+
+    # a daemon timer runs on through asyncio.run's executor shutdown and the atexit joins
+    timer = threading.Timer(grace_s, hard_exit)
+    timer.daemon = True
+    timer.start()
 
 
 def run_component(module: str, body: Body, default_name: str) -> None:
@@ -33,8 +56,14 @@ def run_component(module: str, body: Body, default_name: str) -> None:
         events = EventLog(args.state_dir, args.name)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_stop() -> None:
+            if not stop.is_set():
+                stop.set()
+                _arm_stop_deadline(events, STOP_GRACE_S)
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_stop)
         try:
             await body(state, args.name, events, stop)
         finally:
