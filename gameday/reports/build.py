@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ..analysis.canon import canon, canon_hops, micro, micro_opt
 from ..analysis.milestones import DrillMilestones, derive_milestones
 from ..analysis.objectives import (
     ObjectiveResult,
@@ -32,7 +33,6 @@ from ..analysis.timeline import (
 )
 from ..analysis.verdict import Verdict
 from ..scenarios.model import AnyFault, Scenario
-from .canon import canon, canon_hops, micro, micro_opt
 from .report import Report
 from .sections import FaultRecord, ManualStepRecord, ScenarioInfo, TargetInfo
 

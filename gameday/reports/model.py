@@ -8,8 +8,8 @@ objective results, hops as JSON), `canon` (canonical values, redaction), `build`
 
 from __future__ import annotations
 
+from ..analysis.canon import canon, redact
 from .build import build_report, recompute_objectives, relative_timeline
-from .canon import canon, redact
 from .evidence import result_json as _result_json
 from .report import SCHEMA_VERSION, Report, timeline_from_report
 from .schema import report_json_schema

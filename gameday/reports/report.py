@@ -14,22 +14,14 @@ from datetime import datetime
 from typing import Any, cast
 
 from .. import __version__
+from ..analysis.canon import canon
 from ..analysis.milestones import Milestone
 from ..analysis.objectives import HopResult, ObjectiveResult
 from ..analysis.timeline import Clock, Event, ProbeInfo, Sample, Timeline
+from ..analysis.timeline_json import sample_from, sample_json, window_from, window_json
 from ..analysis.verdict import DRILL_VERDICTS, Verdict
 from ..traffic.stats import TrafficWindow
-from .canon import canon
-from .evidence import (
-    hop_from,
-    hop_json,
-    result_from,
-    result_json,
-    sample_from,
-    sample_json,
-    window_from,
-    window_json,
-)
+from .evidence import hop_from, hop_json, result_from, result_json
 from .sections import FaultRecord, ManualStepRecord, ScenarioInfo, TargetInfo
 
 SCHEMA_VERSION = "gameday.report/v1"

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..analysis.objectives.result import OUTCOMES
+from ..analysis.timeline_json import WINDOW_FIELDS
 from ..analysis.verdict import DRILL_VERDICTS
-from .evidence import WINDOW_FIELDS
 from .report import SCHEMA_VERSION
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from ..analysis.canon import redact
 from ..scenarios.model import AnyFault, Fault, Objectives, Scenario
-from .canon import redact
 
 _FAULTS: TypeAdapter[AnyFault] = TypeAdapter(Fault)
 

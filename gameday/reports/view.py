@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..analysis.canon import redact
 from ..scenarios.units import format_duration
 from .audit import CONTROLS, effective_audit, findings
-from .canon import redact
 from .report import Report
 
 MAX_TIMELINE_ROWS = 2000  # beyond this the HTML lists the first rows; the JSON keeps them all

@@ -16,7 +16,7 @@ import pytest
 
 from gameday.analysis.objectives import availability, blast_radius
 from gameday.analysis.timeline import Timeline
-from gameday.reports.evidence import window_from, window_json
+from gameday.analysis.timeline_json import window_from, window_json
 from gameday.reports.model import _result_json, build_report, canon, recompute_objectives
 from gameday.reports.sections import TargetInfo
 from gameday.scenarios.model import GrayReleaseFault, Scenario
