@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 EXIT_OK = Verdict.PASSED.exit_code
 EXIT_INVALID = Verdict.INVALID.exit_code
+EXIT_ERROR = Verdict.ERROR.exit_code
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -207,7 +208,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             _console(stderr=True).print(f"[red]error[/red]: {path}: {exc}")
             _console(stderr=True).print("nothing was run.")
             return EXIT_INVALID
-        outcome = publish(record)
+        try:
+            outcome = publish(record)
+        except OSError as exc:  # after faults: never a traceback, and say where the record is
+            _console(stderr=True).print(
+                f"[red]error[/red]: the drill ran but its report could not be written to "
+                f"{record.run_dir}: {exc.strerror or exc}; once there is room, "
+                f"`gameday report rebuild {record.run_dir}` writes it"
+            )
+            return EXIT_ERROR
         print_summary(out, outcome.report, outcome.run_dir, outcome.written)
         reports.append(outcome.report)
         verdicts.append(outcome.verdict)
@@ -225,9 +234,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
+    from .reports.complete import complete_after_recover
     from .runners.recover import cmd_recover as recover
 
-    return recover(Path(args.journal) if args.journal else None, args.force)
+    journal = Path(args.journal) if args.journal else None
+    return recover(journal, args.force, complete=complete_after_recover)
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
@@ -309,6 +320,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .reports import commands
 
+    if args.report_command == "rebuild":
+        from .reports.complete import cmd_rebuild
+
+        return cmd_rebuild(Path(args.run_dir))
     if args.report_command == "history":
         return commands.cmd_history(Path(args.dir), Path(args.html) if args.html else None)
     return commands.cmd_render(Path(args.report_dir), set(args.format or ["html"]))
@@ -383,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .reports.formats import FORMATS
 
     render.add_argument("--format", action="append", choices=list(FORMATS))
+    rebuild = report.add_parser(
+        "rebuild", help="write the report of a run whose runner died or ran out of disk"
+    )
+    rebuild.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("recover", help="revert what a dead runner left applied (reads its journal)")

@@ -8,7 +8,7 @@ wall-clock start is recorded once and wall times are derived from it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -102,28 +102,41 @@ class Event:
 
 @dataclass
 class Timeline:
-    """Append-only record of a drill, in arrival order per stream."""
+    """Append-only record of a drill, in arrival order per stream.
+
+    `observer`, when set, is told of every addition ("probe", "sample", "event", "traffic"):
+    the runner writes the record as the drill goes through it.
+    """
 
     clock: Clock
     probes: dict[str, ProbeInfo] = field(default_factory=dict)
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     traffic: list[TrafficWindow] = field(default_factory=list)
+    observer: Callable[[str, Any], None] | None = field(default=None, repr=False, compare=False)
 
     def add_probe(self, info: ProbeInfo) -> None:
         self.probes[info.name] = info
         self.samples.setdefault(info.name, [])
+        if self.observer is not None:
+            self.observer("probe", info)
 
     def add_sample(self, sample: Sample) -> None:
         self.samples.setdefault(sample.probe, []).append(sample)
+        if self.observer is not None:
+            self.observer("sample", sample)
 
     def add_event(self, t: float, kind: str, name: str, **detail: Any) -> Event:
         event = Event(t, kind, name, detail)
         self.events.append(event)
+        if self.observer is not None:
+            self.observer("event", event)
         return event
 
     def add_traffic(self, window: TrafficWindow) -> None:
         self.traffic.append(window)
+        if self.observer is not None:
+            self.observer("traffic", window)
 
     def events_of(self, kind: str, name: str | None = None) -> Iterator[Event]:
         """Events of one kind (and name), in the order they happened."""

@@ -7,11 +7,13 @@ report is made: the CLI and the pytest plugin call `publish` after `run_drill`, 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analysis.verdict import Verdict
+from ..runners.live_record import RECORD_FILE
 from ..runners.record import DrillRecord
 from .audit import apply_audit
 from .build import build_report
@@ -61,13 +63,26 @@ def publish(record: DrillRecord) -> Published:
     )
     # redact last, over the finished text: no path through the report can leak a secret
     text = record.redact(dumps_report(report.to_json()))
-    (record.run_dir / REPORT_JSON).write_text(text, encoding="utf-8")
+    _write_whole(record.run_dir / REPORT_JSON, text)
+    # report.json holds all the live record did: the record has served its purpose
+    (record.run_dir / RECORD_FILE).unlink(missing_ok=True)
     written = write_renderings(
         report, record.run_dir, formats=formats_for(ci=o.ci), sign_key=o.sign_key
     )
     return Published(
         report.verdict, report.exit_code, report.reason, record.run_dir, report, written
     )
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a full disk leaves no torn report.json behind."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def publish_suite(reports: Sequence[Report], report_root: Path) -> Path:

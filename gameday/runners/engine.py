@@ -37,10 +37,12 @@ from .console import DrillView
 from .faults import FaultRunner, Unreverted
 from .guardrails import GuardrailWatch, TrafficWatch
 from .interrupts import cancel_on_stop_signals
+from .journal import JournalError
+from .live_record import LiveRecord
 from .lock import TargetLocked
 from .manual import AckInbox, ManualSteps, acknowledge_from_terminal
-from .preparation import build_probes, traffic_config, unresolvable_secret
-from .record import DrillRecord, RunOptions
+from .preparation import build_probes, steady_tracker, traffic_config, unresolvable_secret
+from .record import DrillRecord, InvalidRun, RunOptions
 from .scheduler import MissedTicks, freeze_heap
 from .verification import verify_ledgers
 
@@ -50,10 +52,6 @@ BASELINE_TIMEOUT_FLOOR_S = 60.0
 
 class DrillAborted(Exception):
     """A guardrail or the operator stopped the drill; everything is reverted."""
-
-
-class InvalidRun(Exception):
-    """A user mistake found after loading (unset secret, manual steps in --ci): exit 2."""
 
 
 def _run_id(name: str, started: datetime) -> str:
@@ -131,7 +129,8 @@ class Drill:
 
     async def run(self) -> DrillRecord:
         """Run the whole lifecycle; never raises for drill failures, only reports them."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        # checks the report directory (exit 2 before anything runs), then records as it goes
+        self._live = LiveRecord.start(self, redact=lambda text: self.resolver.redact(text))
         self.view.start(f"gameday {self.scenario.name} ({self.run_id})")
         main = self._main_task = asyncio.current_task()
         enabled = self.options.install_signal_handlers
@@ -236,7 +235,7 @@ class Drill:
         await self._receiver.start()
         await self._blocking(target.set_alert_receiver, self._receiver.url)
 
-        self._tracker = self._new_tracker(after=None)
+        self._tracker = steady_tracker(self.scenario, after=None)
         probes = build_probes(
             self.scenario, self.resolver, self.timeline, self.run_id, self._receiver
         )
@@ -258,19 +257,7 @@ class Drill:
 
     def _changed(self, t: float) -> None:
         # recovery is judged on what happens after the latest change to the system
-        self._tracker = self._new_tracker(after=t)
-
-    def _new_tracker(self, after: float | None) -> Any:
-        """A steady-state tracker judging samples from `after` on (None: everything)."""
-        from ..analysis.milestones import SteadyTracker
-
-        steady = self.scenario.steady_state
-        return SteadyTracker(
-            [p.name for p in steady.probes],
-            steady.stable_for,
-            min_traffic_success=steady.min_traffic_success,
-            after=after,
-        )
+        self._tracker = steady_tracker(self.scenario, after=t)
 
     def _check_secrets(self) -> None:
         """Resolve every ${env:}/${file:} once before anything runs, so a typo fails fast."""
@@ -497,7 +484,10 @@ class Drill:
                     self._journal.target_stopped(self.target.name, self.target.spec())
         if self._journal is not None:
             unreverted = [u.fault for u in self._unreverted]
-            self._journal.record("drill.finished", unreverted=unreverted)
+            try:
+                self._journal.record("drill.finished", unreverted=unreverted)
+            except JournalError as exc:  # a full disk: the lock must still be released
+                self.error = self.error or str(exc)
             self._journal.close(clean=not unreverted)
         if self._lock is not None:
             self._lock.release()
@@ -507,10 +497,12 @@ class Drill:
 
     def _record(self) -> DrillRecord:
         self.view.stop()
+        self._live.flush()
+        self.error = self.error or self._live.failed
         path = self.scenario_path
         raw = path.read_bytes() if path.is_file() else b""
         applied = self.faults.applied if self.faults is not None else []
-        return DrillRecord(
+        record = DrillRecord(
             scenario=self.scenario,
             scenario_path=path,
             scenario_sha256=hashlib.sha256(raw).hexdigest(),
@@ -531,6 +523,8 @@ class Drill:
                 {**u.to_json(), "recover": self._recover_command()} for u in self._unreverted
             ],
         )
+        self._live.finish(record)
+        return record
 
     def _recover_command(self) -> str:
         journal = self._journal.path if self._journal is not None else self.run_dir

@@ -16,7 +16,7 @@ from ..scenarios.model import AnyFault, GrayReleaseFault, LoadSurgeFault
 from ..scenarios.target_types import LOCAL_FAULTS
 from ..targets.base import FaultPlan, Target, recording_acts
 from .console import DrillView
-from .journal import Journal
+from .journal import Journal, JournalError
 
 REVERT_RETRIES = 2  # teardown's extra rounds for reverts that failed while other faults held
 RETRY_PAUSE_S = 1.0
@@ -186,7 +186,9 @@ class FaultRunner:
             result: Mapping[str, Any] = await asyncio.to_thread(driver.revert, applied.plan)
         except Exception as exc:
             applied.revert_error = str(exc) or type(exc).__name__
-            self.journal.fault_revert_failed(applied.plan_id, applied.revert_error)
+            self._journal_safely(
+                self.journal.fault_revert_failed, applied.plan_id, applied.revert_error
+            )
             self.timeline.add_event(
                 self.clock.now(),
                 FAULT_FAILED,
@@ -210,7 +212,7 @@ class FaultRunner:
         applied.reverted_at = done
         applied.revert_error = None
         self.on_change(done)
-        self.journal.fault_reverted(applied.plan_id, dict(result))
+        self._journal_safely(self.journal.fault_reverted, applied.plan_id, dict(result))
         self.timeline.add_event(
             done,
             FAULT_REVERTED,
@@ -220,6 +222,17 @@ class FaultRunner:
         )
         self._say(f"reverted {label}", "cyan")
         self.view.faults_in_force(self.in_force())
+
+    def _journal_safely(self, write: Callable[..., None], *args: Any) -> None:
+        """Journal a revert's outcome; a journal that cannot be written must not stop the others.
+
+        The fault stays pending in the journal, so `gameday recover` reverts it again (reverts
+        are idempotent): safe, and said on the console.
+        """
+        try:
+            write(*args)
+        except JournalError as exc:
+            self._say(f"warning: {exc}", "yellow")
 
     async def revert_all(self, retries: int = REVERT_RETRIES) -> list[Unreverted]:
         """Teardown: everything still applied, newest first; then retry what failed.

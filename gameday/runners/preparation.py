@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..analysis.milestones import SteadyTracker
 from ..analysis.timeline import ProbeInfo, ProbeRole, Timeline
 from ..scenarios.model import AnyProbe, Scenario
 from ..scenarios.references import SECRET, Resolver, SecretError
@@ -81,4 +82,15 @@ def traffic_config(scenario: Scenario, scenario_path: Path, resolver: Resolver) 
         max_requests=traffic.max_requests,
         locustfile=locustfile,
         workers=traffic.workers,
+    )
+
+
+def steady_tracker(scenario: Scenario, after: float | None) -> SteadyTracker:
+    """A steady-state tracker judging samples from `after` on (None: everything)."""
+    steady = scenario.steady_state
+    return SteadyTracker(
+        [p.name for p in steady.probes],
+        steady.stable_for,
+        min_traffic_success=steady.min_traffic_success,
+        after=after,
     )

@@ -17,6 +17,10 @@ from ..analysis.timeline import Timeline
 from ..scenarios.model import Scenario
 
 
+class InvalidRun(Exception):
+    """A user mistake found after loading (unset secret, manual steps in --ci): exit 2."""
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How to run: CI mode, where reports go, who is running it."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +20,7 @@ from ..analysis.verdict import Verdict
 from ..targets.base import Target, TargetError
 from ..targets.registry import target_from_spec
 from .journal import (
+    JOURNAL_FILE,
     Journal,
     JournalError,
     JournalState,
@@ -92,6 +93,8 @@ def recover(
 def _recover_one(
     path: Path, force: bool, index_dir: Path | None, keep_target: bool, explicit: bool
 ) -> JournalOutcome:
+    if path.is_dir():  # `--journal reports/<run>`: its records go to that run's journal
+        path = path / JOURNAL_FILE
     try:
         state = read_journal(path)
     except JournalError as exc:
@@ -217,8 +220,18 @@ def _stop_process(proc: ProcessEntry, grace_s: float = 3.0) -> bool:
 # --- CLI ---------------------------------------------------------------------------------
 
 
-def cmd_recover(journal: Path | None, force: bool, *, index_dir: Path | None = None) -> int:
-    """`gameday recover [--journal PATH] [--force]`: print what was reverted; 0 clean, 4 failed."""
+def cmd_recover(
+    journal: Path | None,
+    force: bool,
+    *,
+    index_dir: Path | None = None,
+    complete: Callable[[Path], str | None] | None = None,
+) -> int:
+    """`gameday recover [--journal PATH] [--force]`: print what was reverted; 0 clean, 4 failed.
+
+    ``complete(run_dir)``, called for each run recovered, writes the report its runner never
+    did and returns a line to print (the reports layer's job, handed in).
+    """
     from rich.console import Console
     from rich.markup import escape
 
@@ -250,6 +263,10 @@ def cmd_recover(journal: Path | None, force: bool, *, index_dir: Path | None = N
             console.print(f"  [red]revert failed[/red] {escape(plan_id)}: {escape(error)}")
         if item.target_stopped:
             console.print("  stopped the target the drill had started")
+        if complete is not None and item.outcome == "recovered":
+            line = complete(item.journal.parent if item.journal.is_file() else item.journal)
+            if line:
+                console.print(f"  {escape(line)}")
         if item.outcome != "recovered" and item.message:
             console.print(f"  {escape(item.message)}")
     return EXIT_OK if report.ok else EXIT_ERROR

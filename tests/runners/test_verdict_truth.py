@@ -61,7 +61,7 @@ faults:
 
 def run(tmp: Path, path: Path) -> tuple[int, dict[str, Any], Path]:
     code = main(["run", "--ci", "--report-dir", str(tmp / "reports"), str(path)])
-    run_dir = next((tmp / "reports").iterdir())
+    run_dir = next(p for p in (tmp / "reports").iterdir() if p.is_dir())
     return code, json.loads((run_dir / "report.json").read_text()), run_dir
 
 

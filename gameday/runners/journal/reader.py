@@ -25,6 +25,7 @@ class PlanEntry:
     status: PlanStatus = "planned"
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    changed_mono: float | None = None  # monotonic time of the record that set `status`
 
     @property
     def pending(self) -> bool:
@@ -163,6 +164,8 @@ def _apply_record(state: JournalState, rec: dict[str, Any]) -> None:
         entry.status = STATUS[kind]
         entry.result = dict(rec.get("result") or rec.get("confirmation") or {})
         entry.error = rec.get("error")
+        t_mono = rec.get("t_mono")
+        entry.changed_mono = float(t_mono) if isinstance(t_mono, (int, float)) else None
     elif kind == "process.started":
         state.processes.append(
             ProcessEntry(

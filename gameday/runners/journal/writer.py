@@ -145,11 +145,17 @@ class Journal:
                 **fields,
             }
             line = (json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode()
-            # one write(2) with O_APPEND: concurrent appenders cannot interleave inside a line
-            written = os.write(self._fd, line)
+            try:
+                # one write(2) with O_APPEND: concurrent appenders cannot interleave in a line
+                written = os.write(self._fd, line)
+                os.fsync(self._fd)
+            except OSError as exc:
+                self._seq -= 1
+                raise JournalError(
+                    f"the journal {self.path} cannot be written: {exc.strerror or exc}"
+                ) from None
             if written != len(line):
                 raise JournalError(f"short write to {self.path}")
-            os.fsync(self._fd)
             self._track(entry)
         if kind == "drill.started":
             self._register()
