@@ -16,6 +16,7 @@ from gameday.sandbox.state import SandboxError, resolve_state_dir
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_ERROR = 4
 
 
 def _err(console: Console, msg: str) -> None:
@@ -35,7 +36,7 @@ def cmd_up(state_dir: Path | None) -> int:
     except SandboxError as exc:
         _err(console, str(exc))
         refused = "already running" in str(exc) or "refusing to use" in str(exc)
-        return EXIT_USAGE if refused else EXIT_FAILED
+        return EXIT_USAGE if refused else EXIT_ERROR
     except KeyboardInterrupt:
         _err(console, "interrupted; partially started parts were stopped")
         return EXIT_FAILED

@@ -91,14 +91,22 @@ def ensure_run_as(user: str) -> str | None:
         return None
     try:
         pwd.getpwnam(user)
+        return user
     except KeyError:
-        useradd = shutil.which("useradd")
-        if useradd is None:
-            raise SandboxError(f"running as root: create a user {user!r} for PostgreSQL") from None
-        subprocess.run(
-            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
-            check=True,
-            capture_output=True,
+        pass
+    fix = "create the user, or run gameday as a user other than root"
+    useradd = shutil.which("useradd")
+    if useradd is None:
+        raise SandboxError(f"PostgreSQL needs an unprivileged user {user!r}; no useradd: {fix}")
+    proc = subprocess.run(
+        [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        why = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise SandboxError(
+            f"PostgreSQL needs an unprivileged user {user!r}; useradd failed ({why[0]}): {fix}"
         )
     return user
 
@@ -129,14 +137,16 @@ def data_root(state_dir: Path, run_as: str | None) -> Path:
     return root
 
 
-def _as_user(run_as: str | None) -> dict[str, Any]:
+def as_user(run_as: str | None) -> dict[str, Any]:
+    """subprocess arguments that run a program as ``run_as`` (nothing when None)."""
     if run_as is None:
         return {}
     pw = pwd.getpwnam(run_as)
     return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
 
 
-def _env(password: str | None = None) -> dict[str, str]:
+def server_env(password: str | None = None) -> dict[str, str]:
+    """The environment PostgreSQL's programs run with: ours without PG* variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env["HOME"] = "/tmp"
     env["LC_ALL"] = "C"
@@ -155,9 +165,17 @@ def make_owned_dir(path: Path, run_as: str | None) -> None:
 
 
 def _run(cmd: list[str], run_as: str | None, password: str | None, what: str) -> None:
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=_env(password), timeout=120, **_as_user(run_as)
-    )
+    try:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            env=server_env(password),
+            timeout=120,
+            **as_user(run_as),
+        )
+    except OSError as exc:  # e.g. the program is not executable for run_as
+        raise SandboxError(f"{what} could not start: {exc}") from None
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         raise SandboxError(f"{what} failed: " + " | ".join(tail))
@@ -246,9 +264,11 @@ def start(bin_dir: Path, data_dir: Path, port: int, log_path: Path, run_as: str 
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=_env(),
-            **_as_user(run_as),
+            env=server_env(),
+            **as_user(run_as),
         )
+    except OSError as exc:
+        raise SandboxError(f"postgres could not start: {exc}") from None
     finally:
         log.close()
     return proc.pid

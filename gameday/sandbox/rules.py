@@ -15,7 +15,7 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 
 @dataclass(frozen=True)
 class RuleConfig:
-    """Thresholds of the alert rules (from DESIGN.md)."""
+    """Thresholds of the alert rules (docs/sandbox.md: the platform's monitoring promise)."""
 
     success_drop_points: float = 5.0
     p99_ms: float = 200.0

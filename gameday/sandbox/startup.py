@@ -25,6 +25,7 @@ from gameday.sandbox.launch import (
     start_db_process,
     wait_http,
 )
+from gameday.sandbox.pginstall import runnable_bin_dir
 from gameday.sandbox.settings import SandboxSettings
 from gameday.sandbox.state import (
     LOCK_FILE,
@@ -128,8 +129,8 @@ def _up_once(settings: SandboxSettings) -> SandboxState:
         sweep(old)  # a crashed sandbox: clean its leftovers first
     _reset_state_dir(sd)
     (sd / "logs").mkdir(exist_ok=True)
-    bin_dir = pg.resolve_bin_dir(settings.pg_bin_dir)
     run_as = pg.ensure_run_as(settings.pg_user)
+    bin_dir = runnable_bin_dir(pg.resolve_bin_dir(settings.pg_bin_dir), run_as)
     pg_root = pg.data_root(sd, run_as)
     for name in DATABASES:
         shutil.rmtree(pg_root / name, ignore_errors=True)  # a stopped sandbox's old clusters
