@@ -250,6 +250,7 @@ class Drill:
             self._traffic,
             users=traffic.users if traffic else 0,
             spawn_rate=traffic.spawn_rate if traffic else 10.0,
+            resolver=self.resolver,
         )
         self.faults = FaultRunner(
             target, local, self._journal, self.timeline, self.clock, self.view, self._changed

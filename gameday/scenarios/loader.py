@@ -17,9 +17,10 @@ from typing import Any, Union
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from .credentials import credential_problems
 from .model import FAULT_ACTIONS, Scenario, Suite
 from .problems import Problem, ScenarioError, field_path
-from .references import find_problems
+from .references import ReferenceProblem, find_problems
 from .source import DataPath, SourceDocument, load_source
 from .target_types import LOCAL_FAULTS, target_kind
 
@@ -94,15 +95,31 @@ def validate_source(source: SourceDocument) -> Document:
         problems.extend(_translate(error, source, model) for error in exc.errors())
     target = data.get("target")
     if kind == "Scenario" and isinstance(target, dict) and isinstance(target.get("type"), str):
-        user_vars = set(data["vars"]) if isinstance(data.get("vars"), dict) else set()
-        for ref in find_problems(data, target["type"], user_vars):
-            line, col = source.locate(ref.path)
-            problems.append(Problem(source.file, line, col, field_path(ref.path), ref.message))
+        problems.extend(_reference_problems(source, target["type"]))
         problems.extend(_unsupported_faults(source, target["type"]))
     if problems:
         raise ScenarioError(list(dict.fromkeys(problems)))
     assert isinstance(document, Scenario | Suite)
     return document
+
+
+def _reference_problems(source: SourceDocument, target_type: str) -> list[Problem]:
+    """Unknown variables, bad secret references and credentials not held by a reference."""
+    data = source.data
+    raw_vars = data.get("vars")
+    user_vars = {str(k): str(v) for k, v in raw_vars.items()} if isinstance(raw_vars, dict) else {}
+    refs: list[ReferenceProblem] = find_problems(data, target_type, set(user_vars))
+    refs += credential_problems(data, user_vars)
+    problems = []
+    for ref in refs:
+        line, col = source.locate(ref.path)
+        message = ref.message
+        if ref.var is not None:
+            # the problem is reported where the value is used; the fix is where the var is set
+            var_line, _ = source.locate(tuple(ref.var.split(".", 1)))
+            message += f" (this line uses it; {ref.var} is set at line {var_line})"
+        problems.append(Problem(source.file, line, col, field_path(ref.path), message))
+    return problems
 
 
 def _unsupported_faults(source: SourceDocument, target_type: str) -> list[Problem]:

@@ -1,7 +1,8 @@
 """Variables (`{{ target.url }}`) and secret references (`${env:NAME}`, `${file:path}`) in strings.
 
 Scenarios never hold secrets: they name where a secret comes from, and the runner reads it
-just before use. `find_problems` checks references at load time; `render` fills them in.
+just before use. `find_problems` checks references at load time (`credentials` refuses
+credentials not written as a reference); `render` fills them in.
 """
 
 from __future__ import annotations
@@ -22,27 +23,27 @@ _SECRET_REF = re.compile(r"^(env|file):(.+)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 DRILL_VARIABLES = frozenset({"run_id", "name", "report_dir"})
-# Inline credentials in a connection string belong in ${env:...} or ${file:...}.
-_INLINE_PASSWORD = re.compile(r"(password\s*=\s*[^\s$'\"]+|://[^/:@\s]+:[^@/\s$]+@)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class ReferenceProblem:
     path: tuple[str | int, ...]
     message: str
+    var: str | None = None  # the `vars.NAME` the problem came through, if any
 
 
-def _strings(
+def strings(
     data: Any, path: tuple[str | int, ...] = ()
 ) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every string in parsed YAML data, with its path."""
     if isinstance(data, str):
         yield path, data
     elif isinstance(data, Mapping):
         for key, value in data.items():
-            yield from _strings(value, (*path, key))
+            yield from strings(value, (*path, key))
     elif isinstance(data, list):
         for i, value in enumerate(data):
-            yield from _strings(value, (*path, i))
+            yield from strings(value, (*path, i))
 
 
 def find_problems(data: Any, target_type: str, user_vars: set[str]) -> list[ReferenceProblem]:
@@ -50,7 +51,7 @@ def find_problems(data: Any, target_type: str, user_vars: set[str]) -> list[Refe
     problems: list[ReferenceProblem] = []
     kind = target_kind(target_type)
     target_names = kind.variables if kind is not None else frozenset()
-    for path, text in _strings(data):
+    for path, text in strings(data):
         if text.count("{{") != text.count("}}"):
             problems.append(ReferenceProblem(path, f"unbalanced '{{{{' / '}}}}' in {text!r}"))
             continue
@@ -88,17 +89,6 @@ def find_problems(data: Any, target_type: str, user_vars: set[str]) -> list[Refe
                 problems.append(
                     ReferenceProblem(path, f"bad environment variable name in '${{{ref}}}'")
                 )
-        if (
-            path
-            and path[-1] in {"dsn", "verify_dsn", "url"}
-            and _INLINE_PASSWORD.search(SECRET.sub("", text))
-        ):
-            problems.append(
-                ReferenceProblem(
-                    path,
-                    "credentials written in the scenario; use ${env:NAME} or ${file:PATH} for the password",
-                )
-            )
     return problems
 
 
@@ -135,8 +125,8 @@ class Resolver:
             self.secrets.add(value)
         return value
 
-    def render(self, text: str) -> str:
-        """Replace `{{ x.y }}` and `${kind:ref}` in one string."""
+    def expand(self, text: str) -> str:
+        """Replace only the `{{ x.y }}` variables in one string; secret references stay."""
 
         def variable(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -144,7 +134,22 @@ class Resolver:
                 raise SecretError(f"variable {name} has no value for this target")
             return self.variables[name]
 
-        return SECRET.sub(lambda m: self._secret(m.group(1)), VARIABLE.sub(variable, text))
+        return VARIABLE.sub(variable, text)
+
+    def render(self, text: str) -> str:
+        """Replace `{{ x.y }}` and `${kind:ref}` in one string."""
+        return SECRET.sub(lambda m: self._secret(m.group(1)), self.expand(text))
+
+    def anchored(self, text: str) -> str:
+        """`text` with each relative `${file:PATH}` made absolute, to resolve it from anywhere."""
+
+        def anchor(match: re.Match[str]) -> str:
+            kind, _, name = match.group(1).partition(":")
+            if kind != "file" or Path(name).expanduser().is_absolute():
+                return match.group(0)
+            return f"${{file:{(self.base_dir / name).resolve()}}}"
+
+        return SECRET.sub(anchor, text)
 
     def redact(self, text: str) -> str:
         """Hide every secret value this resolver has handed out."""
