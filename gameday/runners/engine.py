@@ -152,13 +152,14 @@ class Drill:
                 self._say(f"aborted: {exc}; reverting everything", "bold red")
             except InvalidRun:
                 raise
-            except (TargetError, SecretError, TargetLocked) as exc:  # expected: one line
+            except (TargetError, SecretError, TargetLocked, JournalError) as exc:  # one line
                 self.error = str(exc)
                 self._say(f"error: {exc}", "bold red")
             except Exception as exc:  # the drill itself failed: record it, still tear down
                 self.error = f"{type(exc).__name__}: {exc}"
                 log = self.run_dir / "error.log"
-                log.write_text(traceback.format_exc(), encoding="utf-8")
+                with contextlib.suppress(OSError):  # a full disk must not cost the revert
+                    log.write_text(traceback.format_exc(), encoding="utf-8")
                 self._say(f"error: {self.error} (details in {log})", "bold red")
             finally:
                 await self._teardown_shielded()

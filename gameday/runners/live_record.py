@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..analysis.timeline import Event, ProbeInfo, Sample, Timeline
-from ..analysis.timeline_json import sample_json, window_json
+from ..analysis.timeline_json import window_json
 from ..scenarios.model import Scenario
 from ..traffic.stats import TrafficWindow
 from .record import DrillRecord, InvalidRun, RunOptions
@@ -41,6 +41,7 @@ _ROOT_FILES = frozenset({REPORTS_MARKER, "junit.xml", "history.html", "history.j
 _SLACK_BYTES = 8 << 20
 # bytes per probe sample and per second of traffic, in the record and again in report.json
 _SAMPLE_BYTES = 160
+_SAMPLE_OPTIONAL = ("latency", "value", "detail", "late", "hops", "served_by", "hop_desc", "ended")
 _TRAFFIC_BYTES_PER_S = 600
 
 
@@ -131,14 +132,20 @@ class LiveRecord:
         clock, options = drill.timeline.clock, drill.options
         claim_report_root(run_dir.parent)
         try:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            run_dir.mkdir(parents=True)
+        except OSError as exc:
+            raise RecordUnwritable(f"{run_dir} cannot be made: {_why(exc)}") from None
+        try:
             check_room(run_dir, expected_record_bytes(scenario))
             raw = scenario_path.read_bytes() if scenario_path.is_file() else b""
             if raw:
                 # the exact scenario that ran: a record rebuilt later is judged against it
                 (run_dir / SCENARIO_COPY).write_bytes(raw)
             fd = os.open(run_dir / RECORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        except OSError as exc:
+        except (OSError, RecordUnwritable) as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)  # made just now: a refused run leaves none
+            if isinstance(exc, RecordUnwritable):
+                raise
             raise RecordUnwritable(f"{run_dir} cannot be written: {_why(exc)}") from None
         record = cls(run_dir / RECORD_FILE, redact=redact, _fd=fd, _pending=[])
         record._write_now(
@@ -222,7 +229,13 @@ class LiveRecord:
 def _line(kind: str, item: Any) -> str:
     body: dict[str, Any]
     if isinstance(item, Sample):
-        body = {"kind": "sample", "probe": item.probe, **sample_json(item)}
+        # exact floats, not report.json's microseconds: a rebuilt report is the same report
+        body = {"kind": "sample", "probe": item.probe, "t": item.t, "ok": item.ok}
+        body |= {k: v for k in _SAMPLE_OPTIONAL if (v := getattr(item, k)) is not None}
+        if not item.detail:
+            del body["detail"]
+        if not item.late:
+            del body["late"]
     elif isinstance(item, Event):
         body = {"kind": "event", "t": item.t, "type": item.kind, "name": item.name}
         body["detail"] = dict(item.detail)

@@ -65,9 +65,10 @@ def rebuild(run_dir: Path) -> DrillRecord:
     if end is None:
         elapsed = timeline.clock.elapsed(ended)
         aborted: str | None = (
-            f"the runner stopped at +{elapsed:.1f} s without finishing (killed, or the machine "
-            "stopped); this report was rebuilt from its record. Missing after that point: the "
-            "rest of the observation, the verification and the runner's own teardown"
+            f"the record ends at +{elapsed:.1f} s: the runner was killed, or could not write "
+            "more (a full disk); this report was rebuilt from what it recorded. Missing after "
+            "that point: the rest of the observation, the verification and the runner's own "
+            "teardown"
         )
         error = None
         # judged like any stopped drill: what had no time to happen is not judged, not missed

@@ -92,6 +92,12 @@ def test_sigkill_then_recover(drills: DrillRunner) -> None:
     )
     assert recover.returncode == 0, recover.stdout + recover.stderr
     assert_healthy(drills)
+    # the dead runner's record became its report: aborted, and the revert recover did is in it
+    assert "wrote its report" in recover.stdout, recover.stdout
+    report = drills.report()
+    assert report["verdict"] == "aborted" and "rebuilt" in report["reason"]
+    reverts = [e for e in report["events"] if e["kind"] == "fault.reverted"]
+    assert reverts and all(e["detail"].get("by") == "recover" for e in reverts)
     again = subprocess.run(
         drills.command("recover", "--journal", str(drills.journal())),
         capture_output=True,
