@@ -14,11 +14,12 @@ from gameday.reports.formats import FORMATS, formats_for
 from gameday.reports.model import Report
 from gameday.reports.publish import publish, publish_suite
 from gameday.reports.render import ENVELOPE, PUBLIC_KEY, REPORT_JSON, SUBJECTS, write_renderings
+from gameday.reports.signing import load_public_key, unb64
 from gameday.reports.verify import verify_run
 from gameday.runners.record import DrillRecord, RunOptions
 from tests.core.synth import T0, fault, phases, probe, timeline
 
-from .helpers import scenario
+from .helpers import scenario, write_journal
 
 
 def _record(run_dir: Path, options: RunOptions) -> DrillRecord:
@@ -69,6 +70,7 @@ def test_publish_writes_a_redacted_report_its_renderings_and_signature(
 ) -> None:
     run = tmp_path / "run"
     run.mkdir()
+    write_journal(run, tmp_path / "index")  # closed by the drill's teardown, before publish
     options = RunOptions(ci=True, sign_key=keypair[0], approver="Head of SRE")
     done = publish(_record(run, options))
     assert (done.verdict, done.exit_code, done.run_dir) == (Verdict.FAILED, 1, run)
@@ -81,7 +83,11 @@ def test_publish_writes_a_redacted_report_its_renderings_and_signature(
     ]
     text = (run / REPORT_JSON).read_text(encoding="utf-8")
     assert "hunter2" not in text and json.loads(text)["audit"]["approver"] == "Head of SRE"
-    assert verify_run(run).ok
+    assert verify_run(run, load_public_key(keypair[1])).ok
+    envelope = json.loads((run / ENVELOPE).read_text(encoding="utf-8"))
+    signed = {s["name"] for s in json.loads(unb64(envelope["payload"]))["subject"]}
+    assert signed == {p.name for p in run.iterdir()} - {ENVELOPE}
+    assert {"journal.jsonl", PUBLIC_KEY, "scenario.yaml"} <= signed
 
 
 def test_publish_outside_ci_writes_html_only(tmp_path: Path) -> None:
