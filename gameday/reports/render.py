@@ -172,11 +172,12 @@ def _sign(
     (run_dir / PUBLIC_KEY).write_bytes(public_pem(key.public_key()))
     names = [n for n in tree_files(run_dir) if n != ENVELOPE and (run_dir / n).is_file()]
     subjects = [(n, file_digest(run_dir / n)) for n in names]
+    sizes = {n: (run_dir / n).stat().st_size for n in names}
     pred = {**predicate(data, stored, chain), "coverage": COVERAGE}
     if SCENARIO_COPY not in names and stored.scenario.sha256:
         subjects.append((SCENARIO_COPY, stored.scenario.sha256))  # recorded digest only
         pred["recordedOnly"] = [SCENARIO_COPY]
-    payload = canonical_bytes(statement(subjects, pred))
+    payload = canonical_bytes(statement(subjects, pred, sizes))
     (run_dir / ENVELOPE).write_text(dumps_envelope(sign_envelope(payload, key)), "utf-8")
     return [run_dir / ENVELOPE, run_dir / PUBLIC_KEY]
 

@@ -130,11 +130,21 @@ def tree_files(root: Path) -> list[str]:
     return sorted(out)
 
 
-def statement(subjects: Sequence[tuple[str, str]], predicate: Mapping[str, Any]) -> dict[str, Any]:
-    """An in-toto Statement v1 over (name, sha256 hex) subjects."""
+def statement(
+    subjects: Sequence[tuple[str, str]],
+    predicate: Mapping[str, Any],
+    sizes: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """An in-toto Statement v1 over (name, sha256 hex) subjects; a size given for a subject
+    goes in its annotations (verify tells bytes appended after signing from an edit)."""
+    sizes = sizes or {}
     return {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": n, "digest": {"sha256": d}} for n, d in subjects],
+        "subject": [
+            {"name": n, "digest": {"sha256": d}}
+            | ({"annotations": {"size": sizes[n]}} if n in sizes else {})
+            for n, d in subjects
+        ],
         "predicateType": PREDICATE_TYPE,
         "predicate": dict(predicate),
     }

@@ -3,14 +3,17 @@ nobody signed, and the timeline chain."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ..runners.journal import JOURNAL_FILE
 from .chain import chain_head, first_broken_link
 from .formats import REPORT_HTML
 from .html import render_html
@@ -200,15 +203,23 @@ def verify_run(
     pred: dict[str, Any] = stmt["predicate"]
     timeline = pred.get("timeline")
     head = timeline.get("head") if isinstance(timeline, dict) else None
-    for name, want in subjects:
-        _check_subject(run_dir, name, want, pred, head, v)
-    _check_coverage(run_dir, {name for name, _ in subjects}, pred, v)
+    for subject in subjects:
+        _check_subject(run_dir, subject, pred, head, v)
+    _check_coverage(run_dir, {s.name for s in subjects}, pred, v)
     _check_chain(run_dir, pred, head, v)
     return v
 
 
-def _subjects(stmt: Any) -> list[tuple[str, str]] | None:
-    """(name, sha256) of each subject of a drill-result Statement; None if it is not one."""
+class Subject(NamedTuple):
+    """A signed file: its name in the run directory, sha256 and size (None: not recorded)."""
+
+    name: str
+    sha256: str
+    size: int | None
+
+
+def _subjects(stmt: Any) -> list[Subject] | None:
+    """Each subject of a drill-result Statement; None if it is not one."""
     if not isinstance(stmt, dict) or stmt.get("_type") != STATEMENT_TYPE:
         return None
     pred = stmt.get("predicate")
@@ -221,15 +232,18 @@ def _subjects(stmt: Any) -> list[tuple[str, str]] | None:
     out = []
     for subject in stmt.get("subject") or []:
         try:
-            out.append((str(subject["name"]), str(subject["digest"]["sha256"])))
-        except (KeyError, TypeError):
+            size = (subject.get("annotations") or {}).get("size")
+            size = size if isinstance(size, int) and size >= 0 else None
+            out.append(Subject(str(subject["name"]), str(subject["digest"]["sha256"]), size))
+        except (KeyError, TypeError, AttributeError):
             return None
     return out
 
 
 def _check_subject(
-    run_dir: Path, name: str, want: str, pred: Mapping[str, Any], head: str | None, v: Verification
+    run_dir: Path, subject: Subject, pred: Mapping[str, Any], head: str | None, v: Verification
 ) -> None:
+    name, want = subject.name, subject.sha256
     rel = PurePosixPath(name)
     if rel.is_absolute() or ".." in rel.parts or name in ("", ".", ENVELOPE):
         v.problems.append(f"the signed statement names {name!r}, which no run file can be")
@@ -246,6 +260,7 @@ def _check_subject(
         return
     try:
         digest = file_digest(path)
+        appended = _appended(path, subject) if digest != want else None
     except OSError as exc:
         v.problems.append(f"{name} cannot be read: {exc.strerror or exc}")
         return
@@ -257,8 +272,30 @@ def _check_subject(
         v.problems.append(_explain_html(run_dir, v.key_id, head))
     elif name == SCENARIO_COPY:
         v.problems.append(f"{name} is not the scenario that ran (sha256 differs from {want[:16]}…)")
+    elif appended is not None:
+        v.problems.append(appended)
     else:
         v.problems.append(f"{name} differs from the signed file (sha256 {want[:16]}…)")
+
+
+def _appended(path: Path, subject: Subject) -> str | None:
+    """When the file is the signed one with bytes added (e.g. `gameday recover` appending to
+    the journal of a drill that left a fault), say what was added; None for any other change."""
+    size = subject.size
+    if size is None or path.stat().st_size <= size:
+        return None
+    with path.open("rb") as fh:
+        if hashlib.sha256(fh.read(size)).hexdigest() != subject.sha256:
+            return None
+        added = fh.read()
+    text = f"{subject.name} has {len(added)} bytes appended after signing"
+    if subject.name == JOURNAL_FILE:
+        kinds = []
+        for line in added.splitlines():
+            with contextlib.suppress(ValueError, AttributeError):
+                kinds.append(str(json.loads(line).get("kind")))
+        text += f": {len(kinds)} records ({', '.join(kinds)})" if kinds else ""
+    return f"{text}; the first {size} bytes are as signed"
 
 
 def _check_coverage(

@@ -38,6 +38,7 @@ from gameday.reports.signing import (
 )
 from gameday.reports.trust import TRUST_ENV, default_trust_dir
 from gameday.reports.verify import verify_run
+from gameday.runners.journal import Journal
 
 
 def _statement(run: Path) -> dict:  # type: ignore[type-arg]
@@ -221,6 +222,21 @@ def test_a_deleted_journal_line_fails_naming_the_journal(
     (signed_run / "journal.jsonl").write_text("".join(lines), encoding="utf-8")
     problems = _problems(signed_run, keypair)
     assert len(problems) == 1 and problems[0].startswith("journal.jsonl differs from the signed")
+
+
+def test_records_appended_to_the_journal_after_signing_are_named(
+    signed_run: Path, keypair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    signed_size = (signed_run / "journal.jsonl").stat().st_size
+    # what `gameday recover` does to the journal of a drill that left a fault applied
+    with Journal.open(signed_run, index_dir=tmp_path / "index", hold=False) as journal:
+        journal.fault_reverted("p2-crash-db-primary", {"restarted": True}, by="recover")
+        journal.drill_recovered(os.getpid(), ["p2-crash-db-primary"])
+    added = (signed_run / "journal.jsonl").stat().st_size - signed_size
+    assert _problems(signed_run, keypair) == [
+        f"journal.jsonl has {added} bytes appended after signing: 2 records "
+        f"(fault.reverted, drill.recovered); the first {signed_size} bytes are as signed"
+    ]
 
 
 @pytest.mark.parametrize("name", ["journal.jsonl", "scenario.yaml", PUBLIC_KEY])
