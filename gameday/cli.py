@@ -381,10 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", metavar="OUT", help="private key path (the public key goes to OUT.pub)")
     p.set_defaults(handler=cmd_keygen)
 
-    p = sub.add_parser("verify", help="check a report's signature, file digests and timeline chain")
+    p = sub.add_parser(
+        "verify",
+        help="check a report's signer, the digest of every file in it and its timeline chain",
+        epilog="Without --key the signer must be a trusted key: a .pub/.pem file named in "
+        "$GAMEDAY_TRUSTED_KEYS (files or directories, ':'-separated) or in "
+        "$XDG_CONFIG_HOME/gameday/trusted_keys (default ~/.config/gameday/trusted_keys). "
+        "Exit codes: 0 verified; 1 not verified (a file changed, missing or unexpected, a bad "
+        "signature, an untrusted signer); 2 invalid input (no such directory, a bad key).",
+    )
     p.add_argument("report_dir", metavar="REPORT_DIR")
     p.add_argument(
-        "--key", metavar="PUB", help="the signer's public key (default: the one in the run dir)"
+        "--key", metavar="PUB", help="the signer's public key (default: the trusted keys, below)"
     )
     p.set_defaults(handler=cmd_verify)
 

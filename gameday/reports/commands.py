@@ -10,6 +10,7 @@ from .formats import FORMATS
 from .history import TRENDS, fmt, load_runs, render_index
 from .render import ENVELOPE, REPORT_JSON, read_report, write_renderings
 from .signing import SigningKeyError, generate_keypair, keyid, load_private_key, load_public_key
+from .trust import TrustListError, default_trust_dir, load_trust_list
 from .verify import verify_run
 
 
@@ -31,20 +32,23 @@ def cmd_keygen(out: Path) -> int:
     except OSError as exc:
         return _error(f"cannot write {out}: {exc.strerror or exc}")
     print(f"private key: {out} (keep it secret; sign with `gameday run … --sign {out}`)")
-    print(f"public key:  {pub} (give it to auditors: `gameday verify RUN_DIR --key {pub}`)")
+    print(f"public key:  {pub} (give it to auditors: `gameday verify RUN_DIR --key {pub}`,")
+    print(f"             or copy it into {default_trust_dir()} to trust it without --key)")
     print(f"fingerprint: {keyid(load_private_key(out).public_key())}")
     return Verdict.PASSED.exit_code
 
 
 def cmd_verify(report_dir: Path, key: Path | None) -> int:
-    """0 when the signature, every subject and the chain check out; 1 naming what changed."""
+    """0 when a trusted signer signed every file as it is and the chain holds; 1 naming each
+    problem (a file changed, missing or unexpected, an untrusted signer); 2 bad input."""
     if not report_dir.is_dir():
         return _error(f"{report_dir} is not a directory")
     try:
         public = load_public_key(key) if key is not None else None
-    except SigningKeyError as exc:
+        trusted = load_trust_list() if key is None else None
+    except (SigningKeyError, TrustListError) as exc:
         return _error(str(exc))
-    result = verify_run(report_dir, public)
+    result = verify_run(report_dir, public, trusted)
     for note in result.notes:
         print(f"  ok    {note}")
     for problem in result.problems:

@@ -1,5 +1,5 @@
 """Write a run's files: report.json, its hash chain, every rendering in the format table and,
-with a key, last of all the signature over them."""
+with a key, last of all the signature over every file in the run directory."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from .signing import (
     public_pem,
     sign_envelope,
     statement,
+    tree_files,
 )
 
 REPORT_JSON = "report.json"
@@ -33,9 +34,12 @@ ENVELOPE = "report.dsse.json"
 PUBLIC_KEY = "signing.pub"
 # files written here, or after the artifact list is taken, are never listed as evidence
 _OWN = {*(f.file for f in FORMATS.values()), ENVELOPE, PUBLIC_KEY}
-# signed subjects, in this order, when present: the run's own files, then the other renderings
+# the report's own files; a signature covers them and every other file in the run directory
 _CORE = (REPORT_JSON, REPORT_HTML, SCENARIO_COPY, CHAIN_JSON)
 SUBJECTS = (*_CORE, *(f.file for f in FORMATS.values() if f.file not in _CORE))
+# the predicate's `coverage`: the subjects are every file in the run directory but the
+# envelope; a statement without it (signed before) lists only the files in SUBJECTS
+COVERAGE = "run-directory/v1"
 
 
 def dumps_report(data: Mapping[str, Any]) -> str:
@@ -160,13 +164,21 @@ def _sign(
     stored: Report,
     chain: Mapping[str, Any],
 ) -> list[Path]:
-    """The DSSE envelope over every subject present, and the public key beside it."""
-    subjects = [(n, file_digest(run_dir / n)) for n in SUBJECTS if (run_dir / n).is_file()]
-    if not (run_dir / SCENARIO_COPY).is_file() and stored.scenario.sha256:
-        subjects.append((SCENARIO_COPY, stored.scenario.sha256))  # recorded digest only
-    payload = canonical_bytes(statement(subjects, predicate(data, stored, chain)))
-    (run_dir / ENVELOPE).write_text(dumps_envelope(sign_envelope(payload, key)), "utf-8")
+    """The public key, then the DSSE envelope over every file in the run directory (it included).
+
+    Called once every other file of the run is final: the journal is closed by teardown,
+    report.json and the renderings are written just before.
+    """
     (run_dir / PUBLIC_KEY).write_bytes(public_pem(key.public_key()))
+    names = [n for n in tree_files(run_dir) if n != ENVELOPE and (run_dir / n).is_file()]
+    subjects = [(n, file_digest(run_dir / n)) for n in names]
+    sizes = {n: (run_dir / n).stat().st_size for n in names}
+    pred = {**predicate(data, stored, chain), "coverage": COVERAGE}
+    if SCENARIO_COPY not in names and stored.scenario.sha256:
+        subjects.append((SCENARIO_COPY, stored.scenario.sha256))  # recorded digest only
+        pred["recordedOnly"] = [SCENARIO_COPY]
+    payload = canonical_bytes(statement(subjects, pred, sizes))
+    (run_dir / ENVELOPE).write_text(dumps_envelope(sign_envelope(payload, key)), "utf-8")
     return [run_dir / ENVELOPE, run_dir / PUBLIC_KEY]
 
 
@@ -175,4 +187,4 @@ def check_sign_key(path: Path) -> str:
     return keyid(load_private_key(path).public_key())
 
 
-__all__ = ["PREDICATE_TYPE", "SUBJECTS", "check_sign_key", "write_renderings"]
+__all__ = ["COVERAGE", "PREDICATE_TYPE", "SUBJECTS", "check_sign_key", "write_renderings"]

@@ -112,11 +112,39 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def statement(subjects: Sequence[tuple[str, str]], predicate: Mapping[str, Any]) -> dict[str, Any]:
-    """An in-toto Statement v1 over (name, sha256 hex) subjects."""
+def _raise(exc: OSError) -> None:
+    raise exc
+
+
+def tree_files(root: Path) -> list[str]:
+    """Every entry under `root` but directories, as sorted POSIX paths relative to it.
+
+    Symbolic links are listed, never followed into, and an unreadable directory raises
+    OSError: a file hidden from the listing would be a file neither signed nor checked.
+    """
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_raise):
+        here = Path(dirpath)
+        links = [d for d in dirnames if (here / d).is_symlink()]
+        out += [(here / n).relative_to(root).as_posix() for n in (*filenames, *links)]
+    return sorted(out)
+
+
+def statement(
+    subjects: Sequence[tuple[str, str]],
+    predicate: Mapping[str, Any],
+    sizes: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """An in-toto Statement v1 over (name, sha256 hex) subjects; a size given for a subject
+    goes in its annotations (verify tells bytes appended after signing from an edit)."""
+    sizes = sizes or {}
     return {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": n, "digest": {"sha256": d}} for n, d in subjects],
+        "subject": [
+            {"name": n, "digest": {"sha256": d}}
+            | ({"annotations": {"size": sizes[n]}} if n in sizes else {})
+            for n, d in subjects
+        ],
         "predicateType": PREDICATE_TYPE,
         "predicate": dict(predicate),
     }

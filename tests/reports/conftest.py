@@ -11,8 +11,18 @@ import pytest
 from gameday.reports.model import Report
 from gameday.reports.render import REPORT_JSON, dumps_report, write_renderings
 from gameday.reports.signing import generate_keypair
+from gameday.reports.trust import TRUST_ENV
 
-from .helpers import REAL, real_report, synthetic_report
+from .helpers import REAL, real_report, synthetic_report, write_journal
+
+
+@pytest.fixture(autouse=True)
+def no_trusted_keys(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test trusts a key by accident: an empty trust list unless a test sets one."""
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +50,7 @@ def signed_template(tmp_path_factory: pytest.TempPathFactory, keypair: tuple[Pat
     data = json.loads(REAL.read_text(encoding="utf-8"))
     data["scenario"]["path"] = str(REAL.with_suffix(".yaml"))
     (run / REPORT_JSON).write_text(dumps_report(data), encoding="utf-8")
-    (run / "journal.jsonl").write_text('{"event": "drill.started"}\n', encoding="utf-8")
+    write_journal(run, tmp_path_factory.mktemp("index"))
     report = real_report()
     # the scenario that ran, so the copy kept with the report is exercised
     write_renderings(report, run, formats={"html", "markdown", "junit"}, sign_key=keypair[0])

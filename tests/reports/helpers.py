@@ -8,7 +8,9 @@ from typing import Any
 
 from gameday.analysis.timeline import ALERT, MANUAL
 from gameday.reports.model import Report, TargetInfo, build_report
+from gameday.runners.journal import Journal
 from gameday.scenarios.model import Scenario
+from gameday.targets.base import FaultPlan
 from tests.core.synth import T0, fault, phases, probe, timeline, traffic
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -89,3 +91,14 @@ def synthetic_report(
         scenario_path=None,
         scenario_sha256="ab" * 32,
     )
+
+
+def write_journal(run_dir: Path, index_dir: Path) -> None:
+    """A finished drill's journal.jsonl, written by the real Journal: one fault applied and reverted."""
+    with Journal.open(run_dir, run_id="db-primary-crash-1", index_dir=index_dir, hold=False) as j:
+        j.drill_started("db-primary-crash", "sandbox", {"state_dir": "/tmp/sandbox"})
+        plan = FaultPlan("crash-db-primary", "crash", "sandbox", {}, {"restart": "db-primary"})
+        plan_id = j.fault_planned(plan)
+        j.fault_applied(plan_id, {"pid": 4242})
+        j.fault_reverted(plan_id, {"restarted": True})
+        j.record("drill.finished", unreverted=[])

@@ -12,19 +12,55 @@ from gameday.reports.audit import AuditInputError, apply_audit, findings, parse_
 from gameday.reports.commands import cmd_history, cmd_keygen, cmd_render, cmd_verify
 from gameday.reports.model import Report
 from gameday.reports.render import dumps_report
+from gameday.reports.trust import TRUST_ENV, default_trust_dir
 
 
 def test_keygen_then_verify(
-    tmp_path: Path, signed_run: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    signed_run: Path,
+    keypair: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert cmd_keygen(tmp_path / "k") == 0
     assert (tmp_path / "k").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "k.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
     assert cmd_keygen(tmp_path / "k") == 2  # never overwrites a key
-    assert cmd_verify(signed_run, None) == 0
+    assert cmd_verify(signed_run, keypair[1]) == 0
     assert cmd_verify(signed_run, tmp_path / "k.pub") == 1  # someone else's key
     out = capsys.readouterr().out
     assert "verified:" in out and "NOT verified" in out
+
+
+def test_verify_without_a_trusted_key_says_so_and_fails(
+    signed_run: Path,
+    keypair: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert cmd_verify(signed_run, None) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  signature is valid but the signer SHA256:" in out
+    assert f"is not trusted: pass --key or add the key to {default_trust_dir()}" in out
+    monkeypatch.setenv(TRUST_ENV, str(keypair[1]))
+    assert cmd_verify(signed_run, None) == 0
+    assert "is trusted" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("entry", ["missing.pub", "not-a-key.pub", "keys"])
+def test_a_broken_trust_list_is_bad_input(
+    signed_run: Path,
+    tmp_path: Path,
+    entry: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "not-a-key.pub").write_text("hello\n", encoding="utf-8")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "broken.pem").write_text("-----BEGIN PUBLIC KEY-----\n", encoding="utf-8")
+    monkeypatch.setenv(TRUST_ENV, str(tmp_path / entry))
+    assert cmd_verify(signed_run, None) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert err.startswith("error: ") and str(tmp_path / entry) in err
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,17 @@ from gameday.reports.formats import FORMATS, formats_for
 from gameday.reports.model import Report
 from gameday.reports.publish import publish, publish_suite
 from gameday.reports.render import ENVELOPE, PUBLIC_KEY, REPORT_JSON, SUBJECTS, write_renderings
+from gameday.reports.signing import load_public_key, unb64
 from gameday.reports.verify import verify_run
+from gameday.runners.console import make_view
+from gameday.runners.engine import run_drill
 from gameday.runners.record import DrillRecord, RunOptions
+from gameday.scenarios.loader import load_scenario
+from tests.architecture.test_toy_target import SCENARIO
+from tests.architecture.toy_target import toy_registered
 from tests.core.synth import T0, fault, phases, probe, timeline
 
-from .helpers import scenario
+from .helpers import scenario, write_journal
 
 
 def _record(run_dir: Path, options: RunOptions) -> DrillRecord:
@@ -69,6 +75,7 @@ def test_publish_writes_a_redacted_report_its_renderings_and_signature(
 ) -> None:
     run = tmp_path / "run"
     run.mkdir()
+    write_journal(run, tmp_path / "index")  # closed by the drill's teardown, before publish
     options = RunOptions(ci=True, sign_key=keypair[0], approver="Head of SRE")
     done = publish(_record(run, options))
     assert (done.verdict, done.exit_code, done.run_dir) == (Verdict.FAILED, 1, run)
@@ -81,7 +88,11 @@ def test_publish_writes_a_redacted_report_its_renderings_and_signature(
     ]
     text = (run / REPORT_JSON).read_text(encoding="utf-8")
     assert "hunter2" not in text and json.loads(text)["audit"]["approver"] == "Head of SRE"
-    assert verify_run(run).ok
+    assert verify_run(run, load_public_key(keypair[1])).ok
+    envelope = json.loads((run / ENVELOPE).read_text(encoding="utf-8"))
+    signed = {s["name"] for s in json.loads(unb64(envelope["payload"]))["subject"]}
+    assert signed == {p.name for p in run.iterdir()} - {ENVELOPE}
+    assert {"journal.jsonl", PUBLIC_KEY, "scenario.yaml"} <= signed
 
 
 def test_publish_outside_ci_writes_html_only(tmp_path: Path) -> None:
@@ -115,3 +126,26 @@ def test_publish_suite_writes_one_junit_for_all_drills(
     path = publish_suite([failed, real], tmp_path)
     assert path == tmp_path / "junit.xml"
     assert path.read_text(encoding="utf-8").count("<testsuite ") == 2
+
+
+toy = pytest.fixture(toy_registered, name="toy")
+
+
+@pytest.mark.slow
+def test_a_real_drill_signed_at_publish_covers_its_whole_directory(
+    toy: None, tmp_path: Path, keypair: tuple[Path, Path]
+) -> None:
+    path = tmp_path / "toy.yaml"
+    path.write_text(SCENARIO.format(recovery="30s", duration="    duration: 1s"), "utf-8")
+    options = RunOptions(
+        ci=True,
+        report_root=tmp_path / "reports",
+        sign_key=keypair[0],
+        install_signal_handlers=False,
+    )
+    done = publish(run_drill(load_scenario(path), path, options, make_view(True)))
+    result = verify_run(done.run_dir, load_public_key(keypair[1]))
+    assert result.ok, result.problems
+    on_disk = {p.relative_to(done.run_dir).as_posix() for p in done.run_dir.rglob("*")}
+    assert f"every file in the directory is signed ({len(on_disk) - 1})" in result.notes
+    assert "journal.jsonl sha256" in " ".join(result.notes)
