@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,9 +27,9 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
+    from .runners.console import PipeSafeConsole
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return PipeSafeConsole(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _report_problems(error: Exception) -> int:
@@ -162,6 +163,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .runners.console import make_view
     from .runners.engine import InvalidRun, run_drill
+    from .runners.lost_console import GuardedView
     from .runners.record import RunOptions
     from .scenarios.model import Scenario
     from .scenarios.problems import ScenarioError
@@ -203,7 +205,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     reports: list[Report] = []
     for path, scenario in runs:
         try:
-            record = run_drill(scenario, path, options, make_view(args.ci))
+            view = GuardedView(make_view(args.ci))
+            record = run_drill(scenario, path, options, view)
         except InvalidRun as exc:
             _console(stderr=True).print(f"[red]error[/red]: {path}: {exc}")
             _console(stderr=True).print("nothing was run.")
@@ -217,7 +220,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"`gameday report rebuild {record.run_dir}` writes it"
             )
             return EXIT_ERROR
-        print_summary(out, outcome.report, outcome.run_dir, outcome.written)
+        try:
+            print_summary(out, outcome.report, outcome.run_dir, outcome.written)
+        except OSError as exc:
+            view.lose(exc)
+        if view.lost is not None:
+            with contextlib.suppress(OSError):
+                _console(stderr=True).print(
+                    f"[red]error[/red]: the console could not be written ({view.lost}); the "
+                    f"drill ran to its end and its report is in {outcome.run_dir}"
+                )
+            return EXIT_ERROR
         reports.append(outcome.report)
         verdicts.append(outcome.verdict)
         if outcome.verdict is not Verdict.PASSED and stop_on_failure and len(runs) > 1:

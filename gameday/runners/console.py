@@ -5,6 +5,7 @@ Both views are fed the same calls by the engine; neither decides anything.
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,18 @@ from ..analysis.timeline import Sample
 from ..scenarios.units import format_duration
 
 _SPARK = "▁▂▃▄▅▆▇█"
+
+
+class PipeSafeConsole(Console):
+    """A Rich console whose reader going away is an OSError the caller handles.
+
+    Rich's own answer to a broken pipe is SystemExit(1): in the middle of a drill that would
+    skip the revert. Raised as BrokenPipeError, the guarded view gives the console up instead.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "the console's reader went away")
 
 
 class DrillView(Protocol):
@@ -45,7 +58,9 @@ def _clock(elapsed: float) -> str:
 class PlainView:
     """One line per event, for CI logs and pipes; never redraws, never prompts."""
 
-    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    console: Console = field(
+        default_factory=lambda: PipeSafeConsole(highlight=False, soft_wrap=True)
+    )
     _last_ok: dict[str, bool] = field(default_factory=dict)
 
     def start(self, title: str) -> None:
@@ -87,7 +102,7 @@ class LiveView:
     """A redrawn panel: phase, elapsed, probes with sparklines, faults in force, milestones."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console()
+        self.console = console or PipeSafeConsole()
         self._title = ""
         self._phase = "load"
         self._elapsed = 0.0
