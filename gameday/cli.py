@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .analysis.budget import TargetTimings
     from .reports.model import Report
     from .scenarios.model import Scenario, Suite
+    from .scenarios.problems import Problem
 
 EXIT_OK = Verdict.PASSED.exit_code
 EXIT_INVALID = Verdict.INVALID.exit_code
@@ -48,13 +49,35 @@ def _report_problems(error: Exception) -> int:
 def _load_checked(path: Path) -> tuple[Scenario | Suite, list[tuple[Path, Scenario]]]:
     """Load a scenario or suite (with the scenarios it names); raises ScenarioError."""
     from .scenarios.loader import load_document, load_suite_scenarios
-    from .scenarios.model import Suite
+    from .scenarios.model import Scenario, Suite
+    from .scenarios.problems import ScenarioError
     from .targets.registry import load_plugins
 
     load_plugins()  # scenarios may name a target type an installed package registers
     document = load_document(path)
     members = load_suite_scenarios(document, path) if isinstance(document, Suite) else []
+    runs = [(path, document)] if isinstance(document, Scenario) else members
+    problems = [p for file, scenario in runs for p in _target_problems(file, scenario)]
+    if problems:
+        raise ScenarioError(problems)
     return document, members
+
+
+def _target_problems(path: Path, scenario: Scenario) -> list[Problem]:
+    """The target's problems this machine can see, pinned to the scenario's lines (exit 2)."""
+    from .scenarios.problems import Problem
+    from .scenarios.source import load_source
+    from .targets.registry import local_problems
+
+    found = local_problems(scenario.target)
+    if not found:
+        return []
+    source = load_source(path)
+    out = []
+    for name, message in found:
+        line, col = source.locate(("target", name))
+        out.append(Problem(str(path), line, col, f"target.{name}", message))
+    return out
 
 
 # --------------------------------------------------------------------------- validate

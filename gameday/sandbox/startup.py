@@ -65,6 +65,17 @@ OWN_NAMES = frozenset(
 )
 
 
+def foreign_state_dir(sd: Path) -> str | None:
+    """Why ``sd`` is not gameday's to use as a state dir (files it did not write), or None."""
+    if not sd.is_dir() or (sd / OWNER_MARKER).exists():
+        return None
+    foreign = sorted(p.name for p in sd.iterdir() if p.name not in OWN_NAMES)
+    if not foreign:
+        return None
+    shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
+    return f"it holds files gameday did not create ({shown}); give an empty or new directory"
+
+
 def claim_state_dir(sd: Path) -> None:
     """Refuse a state dir holding files gameday did not write; mark it as gameday's.
 
@@ -72,14 +83,9 @@ def claim_state_dir(sd: Path) -> None:
     clears the state dir and `down` removes data dirs, so neither may touch a directory
     that is not gameday's own (a marker it wrote, or nothing but its own file names).
     """
-    if sd.is_dir() and not (sd / OWNER_MARKER).exists():
-        foreign = sorted(p.name for p in sd.iterdir() if p.name not in OWN_NAMES)
-        if foreign:
-            shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
-            raise SandboxError(
-                f"refusing to use {sd} as a sandbox state dir: it holds files gameday did not "
-                f"create ({shown}); give an empty or new directory"
-            )
+    problem = foreign_state_dir(sd)
+    if problem:
+        raise SandboxError(f"refusing to use {sd} as a sandbox state dir: {problem}")
     sd.mkdir(parents=True, exist_ok=True)
     (sd / OWNER_MARKER).write_text("created by gameday: the sandbox may clear this directory\n")
 

@@ -46,6 +46,9 @@ class TargetType:
     lock_identity: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _without_settings
     lock_dir: Callable[[Mapping[str, Any]], Path | None] = _no_lock_dir  # None: the user's
     offline_timings: Callable[[Any], TargetTimings | None] = _unknown_offline
+    # problems found on this machine without contacting the target: (field under `target`,
+    # message); `validate`, `plan` and `run` refuse the scenario on them (exit 2)
+    local_problems: Callable[[Any], list[tuple[str, str]]] = lambda model: []
 
     @property
     def name(self) -> str:
@@ -71,6 +74,13 @@ def _sandbox_state_dir(spec: Mapping[str, Any]) -> Path:
     from ..sandbox.state import resolve_state_dir
 
     return resolve_state_dir(spec.get("state_dir"))
+
+
+def _sandbox_dir_problems(model: Any) -> list[tuple[str, str]]:
+    from ..sandbox.startup import foreign_state_dir
+
+    problem = foreign_state_dir(_sandbox_state_dir({"state_dir": model.state_dir}))
+    return [("state_dir", problem)] if problem else []
 
 
 def _docker(model: Any) -> Target:
@@ -122,6 +132,7 @@ _TYPES["sandbox"] = TargetType(
     lock_identity=lambda spec: {"state_dir": str(_sandbox_state_dir(spec))},
     lock_dir=_sandbox_state_dir,
     offline_timings=lambda model: _sandbox(model).timings(),
+    local_problems=lambda model: _sandbox_dir_problems(model),
 )
 # plans of faults the drill performs itself (command, load surge); "command" and "traffic"
 # name the same driver in journals written before the local driver existed
@@ -191,3 +202,8 @@ def lock_identity(driver: str, spec: Mapping[str, Any]) -> tuple[Mapping[str, An
     if found is None:
         return _without_settings(spec), None
     return found.lock_identity(spec), found.lock_dir(spec)
+
+
+def local_problems(model: Any) -> list[tuple[str, str]]:
+    """What this machine already says is wrong with a target (e.g. a state dir of user files)."""
+    return target_type(model.type).local_problems(model)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gameday.cli import main
 from gameday.sandbox.startup import claim_state_dir
 from gameday.sandbox.state import OWNER_MARKER, SandboxError
+from tests.conftest import LIBRARY
 
 
 def user_dir(tmp_path: Path) -> Path:
@@ -50,3 +52,22 @@ def test_a_new_empty_or_own_directory_is_claimed(tmp_path: Path) -> None:
 def test_claim_refuses_foreign_files(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match=r"precious\.txt"):
         claim_state_dir(user_dir(tmp_path))
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "run"])
+def test_a_scenario_naming_a_directory_of_user_files_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    home = user_dir(tmp_path)
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    data = yaml.safe_load((LIBRARY / "db-primary-crash.yaml").read_text())
+    data["target"]["state_dir"] = str(home)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump(data, sort_keys=False))
+    extra = ["--ci", "--report-dir", str(tmp_path / "reports")] if command == "run" else []
+    assert main([command, *extra, str(scenario)]) == 2
+    err = capsys.readouterr().err
+    # the scenario's own line, the field, what is wrong; nothing written in the user's dir
+    assert f"{scenario}:" in err and "target.state_dir" in err and "precious.txt" in err
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
+    assert not (tmp_path / "reports").exists()
