@@ -97,6 +97,8 @@ def validate_source(source: SourceDocument) -> Document:
     if kind == "Scenario" and isinstance(target, dict) and isinstance(target.get("type"), str):
         problems.extend(_reference_problems(source, target["type"]))
         problems.extend(_unsupported_faults(source, target["type"]))
+    if kind == "Scenario":
+        problems.extend(_locustfile_problems(source))
     if problems:
         raise ScenarioError(list(dict.fromkeys(problems)))
     assert isinstance(document, Scenario | Suite)
@@ -120,6 +122,23 @@ def _reference_problems(source: SourceDocument, target_type: str) -> list[Proble
             message += f" (this line uses it; {ref.var} is set at line {var_line})"
         problems.append(Problem(source.file, line, col, field_path(ref.path), message))
     return problems
+
+
+def _locustfile_problems(source: SourceDocument) -> list[Problem]:
+    """A locustfile is a Python file that exists (it is run): checked where the scenario says it."""
+    traffic = source.data.get("traffic")
+    name = traffic.get("locustfile") if isinstance(traffic, dict) else None
+    if not isinstance(name, str) or not name:
+        return []
+    line, col = source.locate(("traffic", "locustfile"))
+    path = Path(name) if Path(name).is_absolute() else Path(source.file).parent / name
+    if not name.endswith(".py"):
+        message = f"expected a Python file (.py), found {name!r}"
+    elif not path.is_file():
+        message = f"no such file: {path}"
+    else:
+        return []
+    return [Problem(source.file, line, col, "traffic.locustfile", message)]
 
 
 def _unsupported_faults(source: SourceDocument, target_type: str) -> list[Problem]:
