@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from gameday.cli import main
+from gameday.runners.journal import Journal
 from gameday.sandbox.startup import claim_state_dir
 from gameday.sandbox.state import OWNER_MARKER, SandboxError
 from tests.conftest import LIBRARY
@@ -71,3 +72,22 @@ def test_a_scenario_naming_a_directory_of_user_files_is_refused_before_anything_
     assert f"{scenario}:" in err and "target.state_dir" in err and "precious.txt" in err
     assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
     assert not (tmp_path / "reports").exists()
+
+
+def test_down_and_recover_leave_a_directory_of_user_files_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = user_dir(tmp_path)
+    before = sorted(p.relative_to(home) for p in home.rglob("*"))
+    assert main(["sandbox", "down", "--state-dir", str(home)]) != 0
+    # a journal (from a pull request, say) claiming the drill started a sandbox there
+    run = tmp_path / "reports" / "run"
+    run.mkdir(parents=True)
+    journal = Journal.open(run, run_id="run-1", index_dir=tmp_path / "index")
+    journal.drill_started("s", "sandbox", {"state_dir": str(home)})
+    journal.target_started("sandbox", {"state_dir": str(home)})
+    journal.close(clean=False)
+    main(["recover", "--journal", str(run)])
+    capsys.readouterr()
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == before
+    assert (home / "precious.txt").read_text() == "years of work"
