@@ -205,10 +205,10 @@ class Drill:
             journal=self._journal.path,
         )
         self._journal.drill_started(self.scenario.name, target.name, target.spec())
+        # journaled first: recover must also stop a sandbox a dead runner was bringing up
+        self._journal.target_starting(target.name, target.spec())
         await self._blocking(self._start_target)
-        if target.started:
-            # recover must also stop a sandbox that a dead runner brought up
-            self._journal.target_started(target.name, target.spec())
+        self._journal.target_ready(target.name, target.spec(), started=target.started)
         services = self._services_used()
         problems = await self._blocking(target.preflight, services)
         if problems:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..targets.registry import lock_identity
+from .journal.paths import gameday_home
 
 LOCK_NAME = "drill.lock"
 
@@ -42,14 +43,13 @@ def lock_path_for(driver: str, spec: Mapping[str, Any], lock_dir: Path | None = 
 
     A target type may keep its lock beside the target (the sandbox: in its state dir, so
     drills started from any directory meet there); others use ``$GAMEDAY_LOCK_DIR`` or
-    ``~/.gameday/locks/<hash>.lock``.
+    ``<gameday home>/locks/<hash>.lock`` (the same per-user home as the run index).
     """
     _, own_dir = lock_identity(driver, spec)
     if lock_dir is None and own_dir is not None:
         return own_dir / LOCK_NAME
-    directory = lock_dir or Path(
-        os.environ.get("GAMEDAY_LOCK_DIR") or Path.home() / ".gameday" / "locks"
-    )
+    env_dir = os.environ.get("GAMEDAY_LOCK_DIR")
+    directory = lock_dir or (Path(env_dir) if env_dir else gameday_home() / "locks")
     digest = hashlib.sha256(target_identity(driver, spec).encode()).hexdigest()[:16]
     return directory / f"{digest}.lock"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -148,3 +149,18 @@ def test_taking_over_a_dead_drills_lock_says_to_recover(tmp_path: Path) -> None:
     again = TargetLock.acquire("sandbox", spec, "after")
     assert again.takeover_warning() is None
     again.release()
+
+
+def test_locks_of_other_targets_live_in_the_gameday_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no usable home (a Kubernetes Job): the lock follows the run index to the temp fallback
+    monkeypatch.delenv("GAMEDAY_LOCK_DIR", raising=False)
+    monkeypatch.delenv("GAMEDAY_HOME", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("HOME", str(tmp_path / "file" / "home"))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    spec = {"project": "payments", "url": "http://x"}
+    with TargetLock.acquire("docker", spec, "r1") as lock:
+        assert lock.path.parent == tmp_path / f"gameday-{os.getuid()}" / "locks"
