@@ -320,7 +320,7 @@ class Drill:
 
     async def _pump(self) -> None:
         """Collect traffic windows and acknowledgements; enforce guardrails. Runs all drill long."""
-        guard = GuardrailWatch(self.scenario.guardrails)
+        guard = GuardrailWatch(self.scenario.guardrails, self._lock)
         traffic_watch = TrafficWatch(self._traffic, self.timeline) if self._traffic else None
         if not self.options.ci and self.scenario.manual_steps:
             acknowledge_from_terminal(self.manual, self._ack, self._stop.is_set)

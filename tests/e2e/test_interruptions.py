@@ -188,3 +188,43 @@ def test_sigkill_while_the_sandbox_starts_then_recover(user_home: Path, tmp_path
             process.kill()
         if (own.state_dir / "state.json").exists():
             own.sandbox("down")
+
+
+def test_forced_sandbox_down_aborts_the_drill(user_home: Path, tmp_path: Path) -> None:
+    own = DrillRunner(tmp_path / "a")
+    own.tmp.mkdir()
+    assert own.sandbox("up").returncode == 0
+    data = long_cut()
+    data["guardrails"] = {"max_duration": "2m"}  # without the abort: silent until then
+    process = own.start(own.write(data))
+    try:
+        own.wait_for_journal("fault.applied")
+        refused = own.sandbox("down")
+        assert refused.returncode == 2 and "refused" in refused.stderr, refused.stderr
+        t_forced = time.monotonic()
+        down = subprocess.Popen(
+            own.command("sandbox", "down", "--force", "--state-dir", str(own.state_dir)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=own.tmp,
+        )
+        down_out, down_err = down.communicate(timeout=120)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if (own.state_dir / "state.json").exists():
+            own.sandbox("down", "--force")
+    assert down.returncode == 0, down_out + down_err
+    assert "asking it to abort" in down_err
+    reason = f"the sandbox was taken down by `gameday sandbox down --force` (pid {down.pid})"
+    assert process.returncode == 3, output
+    assert reason in output and "Traceback" not in output
+    report = own.report()
+    assert report["verdict"] == "aborted" and reason in report["reason"], report["reason"]
+    tripped = [g for g in report["guardrails"] if g["name"] == "tripped"]
+    assert tripped and tripped[0]["t"] - t_forced < 2.0, "the drill did not notice promptly"
+    assert report["unreverted"] == []
+    assert processes_naming(f"--state-dir {own.state_dir} ") == []
+    assert not (own.state_dir / "state.json").exists()
