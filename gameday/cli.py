@@ -316,26 +316,31 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def _sandbox_down(state_dir: Path | None, force: bool) -> int:
-    """`sandbox down`, refused while a drill holds the sandbox (it would be pulled from under it)."""
-    from .runners.lock import TargetLock, TargetLocked, lock_path_for
+    """`sandbox down`, refused while a drill holds the sandbox; `--force` makes the drill abort first."""
+    from rich.markup import escape
+
+    from .runners.lock import TargetLocked, lock_for_teardown
     from .sandbox import commands
 
     spec = {"state_dir": None if state_dir is None else str(state_dir)}
-    if force or not lock_path_for("sandbox", spec).exists():
-        return commands.cmd_down(state_dir)
+    err = _console(stderr=True)
     try:
-        lock = TargetLock.acquire("sandbox", spec, "sandbox-down", scenario="gameday sandbox down")
-    except TargetLocked as exc:
-        from rich.markup import escape
-
-        _console(stderr=True).print(
-            f"[red]refused[/red]: {escape(str(exc))}. `--force` stops the sandbox anyway"
+        lock = lock_for_teardown(
+            "sandbox",
+            spec,
+            by="gameday sandbox down --force" if force else "gameday sandbox down",
+            what="the sandbox",
+            force=force,
+            say=lambda text: err.print(f"[yellow]note[/yellow]: {escape(text)}"),
         )
+    except TargetLocked as exc:
+        err.print(f"[red]refused[/red]: {escape(str(exc))}. `--force` stops the sandbox anyway")
         return EXIT_INVALID
     try:
-        return commands.cmd_down(state_dir)
+        return commands.cmd_down(state_dir, missing_ok=force)
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 # --------------------------------------------------------------------------- reports
@@ -476,7 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "down":
             action.add_argument(
-                "--force", action="store_true", help="also while a drill is using the sandbox"
+                "--force",
+                action="store_true",
+                help="also while a drill is using the sandbox: it aborts and reverts its faults first",
             )
     p.set_defaults(handler=cmd_sandbox)
     return parser

@@ -205,10 +205,10 @@ class Drill:
             journal=self._journal.path,
         )
         self._journal.drill_started(self.scenario.name, target.name, target.spec())
+        # journaled first: recover must also stop a sandbox a dead runner was bringing up
+        self._journal.target_starting(target.name, target.spec())
         await self._blocking(self._start_target)
-        if target.started:
-            # recover must also stop a sandbox that a dead runner brought up
-            self._journal.target_started(target.name, target.spec())
+        self._journal.target_ready(target.name, target.spec(), started=target.started)
         services = self._services_used()
         problems = await self._blocking(target.preflight, services)
         if problems:
@@ -309,7 +309,7 @@ class Drill:
 
     async def _pump(self) -> None:
         """Collect traffic windows and acknowledgements; enforce guardrails. Runs all drill long."""
-        guard = GuardrailWatch(self.scenario.guardrails)
+        guard = GuardrailWatch(self.scenario.guardrails, self._lock)
         traffic_watch = TrafficWatch(self._traffic, self.timeline) if self._traffic else None
         if not self.options.ci and self.scenario.manual_steps:
             acknowledge_from_terminal(self.manual, self._ack, self._stop.is_set)

@@ -1,26 +1,43 @@
 """Watched all drill long: the guardrails (the drill's own time limit, users' availability
-floor) and whether traffic is still measuring."""
+floor, the target taken down under the drill) and whether traffic is still measuring."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from ..analysis.timeline import MEASUREMENT_LOST, Timeline
 from ..scenarios.model import Guardrails
 from ..scenarios.units import format_duration
 from ..traffic.runner import TrafficRun
 from ..traffic.stats import TrafficWindow
+from .lock import forced_reason
+
+if TYPE_CHECKING:
+    from .lock import TargetLock
+
+# how often the lock is read for a forced teardown (`gameday sandbox down --force`)
+FORCED_POLL_S = 0.5
 
 
 class GuardrailWatch:
-    """Says why the drill must stop, from the elapsed time and the latest traffic window."""
+    """Says why the drill must stop, from the elapsed time, the latest traffic window and
+    the target lock (someone forcing the target down, e.g. `gameday sandbox down --force`)."""
 
-    def __init__(self, guardrails: Guardrails) -> None:
+    def __init__(self, guardrails: Guardrails, lock: TargetLock | None = None) -> None:
         self.guardrails = guardrails
+        self.lock = lock
         self._below_since: float | None = None
+        self._next_lock_poll = 0.0
 
     def check(
         self, now: float, elapsed: float, latest: TrafficWindow | None, armed: bool
     ) -> str | None:
         """The reason to abort at ``now``, or None. The availability floor holds once ``armed``."""
+        if self.lock is not None and now >= self._next_lock_poll:
+            self._next_lock_poll = now + FORCED_POLL_S
+            forced = self.lock.forced_by()
+            if forced is not None:
+                return forced_reason(forced)
         floor = self.guardrails.min_availability
         if latest is not None and floor is not None and armed:
             rate = latest.ok / latest.count if latest.count else 0.0

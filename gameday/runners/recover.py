@@ -3,7 +3,9 @@
 For each journal whose runner is gone: stop its journaled helper processes (only if the
 pid is still the very process journaled), revert every still-pending plan in reverse
 order with a driver rebuilt from the plan's spec, journal each revert, and stop the
-target if the runner had started it. Running it again finds nothing to recover.
+target if the runner had started it or was starting it. Running it again finds nothing
+to recover. Without a path it reads every index this user's drills register in (the
+gameday home, whatever the working directory, and the legacy ``./.gameday``).
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from .journal import (
     JournalError,
     JournalState,
     ProcessEntry,
-    active_journals,
     exclusive,
+    index_entries,
     process_matches,
     read_journal,
+    search_index_dirs,
     unregister,
 )
 
@@ -49,6 +52,7 @@ class JournalOutcome:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (plan id, error)
     killed: list[int] = field(default_factory=list)
     target_stopped: bool = False
+    half_started: bool = False  # the runner died while bringing its target up
     warnings: list[str] = field(default_factory=list)
 
 
@@ -83,10 +87,14 @@ def recover(
     the dead runner started running.
     """
     explicit = journal_paths is not None
-    paths = list(journal_paths) if journal_paths is not None else active_journals(index_dir)
+    if journal_paths is not None:
+        found = [(Path(path), index_dir) for path in journal_paths]
+    else:
+        # each drill is unregistered from the index that listed it (maybe a legacy one)
+        found = [(e.journal, e.index_dir) for e in index_entries(index_dir)]
     report = RecoverReport()
-    for path in paths:
-        report.items.append(_recover_one(Path(path), force, index_dir, keep_target, explicit))
+    for path, listed_in in found:
+        report.items.append(_recover_one(path, force, listed_in, keep_target, explicit))
     return report
 
 
@@ -99,6 +107,7 @@ def _recover_one(
         state = read_journal(path)
     except JournalError as exc:
         return JournalOutcome(path, "", "", "failed", str(exc))
+    path = state.path  # `--journal` may name the run directory
     out = JournalOutcome(
         path, state.run_id, state.scenario, "nothing", warnings=list(state.warnings)
     )
@@ -162,8 +171,10 @@ def _do_recover(
             if not pending:
                 break
         out.failed.extend((f"{e.plan.fault} ({e.plan.action})", error) for e, error in failed)
-        if state.target_started and not keep_target and not out.failed:
+        stop = state.target_started or state.target_starting
+        if stop and not keep_target and not out.failed:
             out.target_stopped = _stop_target(state, journal)
+            out.half_started = out.target_stopped and state.target_starting
     finally:
         for driver in drivers.values():
             driver.close()
@@ -241,7 +252,12 @@ def cmd_recover(
         for item in report.items:
             if item.message and item.message != "nothing to recover":
                 console.print(f"[yellow]note[/yellow]: {escape(item.message)}")
-        console.print("nothing to recover")
+        looked = ""
+        if journal is None:  # say where: a drill listed elsewhere is not this user's
+            indexes = [index_dir] if index_dir is not None else search_index_dirs()
+            dirs = ", ".join(str(d) for d in indexes) or "no index of drills yet"
+            looked = f" (looked in {dirs})"
+        console.print(f"nothing to recover{escape(looked)}")
         return EXIT_OK
     for item in report.items:
         name = escape(f"{item.scenario or '?'} {item.run_id}".strip())
@@ -261,7 +277,9 @@ def cmd_recover(
             console.print(f"  [green]reverted[/green] {escape(what)}")
         for plan_id, error in item.failed:
             console.print(f"  [red]revert failed[/red] {escape(plan_id)}: {escape(error)}")
-        if item.target_stopped:
+        if item.half_started:
+            console.print("  stopped the target the drill was starting when it died")
+        elif item.target_stopped:
             console.print("  stopped the target the drill had started")
         if complete is not None and item.outcome == "recovered":
             line = complete(item.journal.parent if item.journal.is_file() else item.journal)

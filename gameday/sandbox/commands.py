@@ -11,7 +11,7 @@ from rich.table import Table
 
 from gameday.sandbox import manage
 from gameday.sandbox.settings import SandboxSettings
-from gameday.sandbox.state import SandboxError, resolve_state_dir
+from gameday.sandbox.state import STATE_FILE, SandboxError, resolve_state_dir
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -87,9 +87,17 @@ def cmd_status(state_dir: Path | None, as_json: bool) -> int:
     return EXIT_OK
 
 
-def cmd_down(state_dir: Path | None) -> int:
-    """Stop every component and clean up."""
+def cmd_down(state_dir: Path | None, *, missing_ok: bool = False) -> int:
+    """Stop every component and clean up.
+
+    ``missing_ok`` (``--force``): no sandbox is not an error, e.g. when the drill that was
+    using it had started it and took it down itself when it aborted.
+    """
     console = Console()
+    sd = resolve_state_dir(state_dir)
+    if missing_ok and not (sd / STATE_FILE).exists():
+        console.print(f"sandbox down: no sandbox runs in {sd}", highlight=False)
+        return EXIT_OK
     try:
         report = manage.down(state_dir)
     except SandboxError as exc:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -148,3 +151,83 @@ def test_taking_over_a_dead_drills_lock_says_to_recover(tmp_path: Path) -> None:
     again = TargetLock.acquire("sandbox", spec, "after")
     assert again.takeover_warning() is None
     again.release()
+
+
+def test_locks_of_other_targets_live_in_the_gameday_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no usable home (a Kubernetes Job): the lock follows the run index to the temp fallback
+    monkeypatch.delenv("GAMEDAY_LOCK_DIR", raising=False)
+    monkeypatch.delenv("GAMEDAY_HOME", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("HOME", str(tmp_path / "file" / "home"))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    spec = {"project": "payments", "url": "http://x"}
+    with TargetLock.acquire("docker", spec, "r1") as lock:
+        assert lock.path.parent == tmp_path / f"gameday-{os.getuid()}" / "locks"
+
+
+def test_a_forced_teardown_asks_the_drill_to_stop_and_waits_for_it(tmp_path: Path) -> None:
+    from gameday.analysis.timeline import Clock
+    from gameday.runners.guardrails import GuardrailWatch
+    from gameday.runners.lock import lock_for_teardown
+    from gameday.scenarios.model import Guardrails
+
+    spec = {"state_dir": str(tmp_path / "sbx")}
+    drill = TargetLock.acquire("sandbox", spec, "drill-1", scenario="db-crash")
+    watch = GuardrailWatch(Guardrails(), drill)
+    clock = Clock.start_now()
+    assert watch.check(clock.now(), 1.0, None, True) is None
+    said: list[str] = []
+    with pytest.raises(TargetLocked):  # without --force: refused, nothing asked
+        lock_for_teardown(
+            "sandbox", spec, by="down", what="the sandbox", force=False, say=said.append
+        )
+    assert drill.forced_by() is None and said == []
+
+    reasons: list[str] = []
+
+    def the_drill() -> None:
+        # the drill's pump: polls its guardrails, aborts, reverts, lets go
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            reason = watch.check(time.monotonic(), 1.0, None, True)
+            if reason is not None:
+                reasons.append(reason)
+                time.sleep(0.3)  # reverting its faults
+                drill.release()
+                return
+            time.sleep(0.2)
+
+    pump = threading.Thread(target=the_drill)
+    pump.start()
+    t0 = time.monotonic()
+    taken = lock_for_teardown(
+        "sandbox", spec, by="gameday sandbox down --force", what="the sandbox", force=True,
+        say=said.append,
+    )  # fmt: skip
+    pump.join()
+    assert taken is not None, "the drill let go: the teardown holds the lock"
+    assert time.monotonic() - t0 < 3
+    assert reasons == [
+        f"the sandbox was taken down by `gameday sandbox down --force` (pid {os.getpid()})"
+    ]
+    assert "drill-1" in said[0] and "abort" in said[0]
+    taken.release()
+    # the request named drill-1: a later drill on the same target is not stopped by it
+    with TargetLock.acquire("sandbox", spec, "drill-2") as later:
+        assert later.forced_by() is None and not later.took_over
+
+
+def test_a_forced_teardown_goes_ahead_when_the_drill_does_not_let_go(tmp_path: Path) -> None:
+    from gameday.runners.lock import lock_for_teardown
+
+    spec = {"state_dir": str(tmp_path / "sbx")}
+    said: list[str] = []
+    with TargetLock.acquire("sandbox", spec, "hung-drill") as drill:
+        taken = lock_for_teardown(
+            "sandbox", spec, by="x", what="the sandbox", force=True, say=said.append, wait_s=0.5
+        )
+        assert taken is None and drill.forced_by() is not None
+    assert "anyway" in said[-1]

@@ -1,4 +1,4 @@
-"""The index of active drills (``.gameday/runs/active/<run_id>.json``): how recover finds journals."""
+"""The index of active drills (``<gameday home>/runs/active/<run_id>.json``): how recover finds journals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .durable import write_durable_json
-from .paths import default_index_dir
+from .paths import default_index_dir, search_index_dirs
 from .reader import read_journal
 from .records import JournalError
 
@@ -27,19 +27,38 @@ def register(run_id: str, journal: Path, index_dir: Path | None = None) -> None:
     write_durable_json(path, {"run_id": run_id, "journal": str(journal), "pid": os.getpid()})
 
 
+@dataclass(frozen=True)
+class IndexEntry:
+    """One drill listed in an index: its journal, and the index that lists it."""
+
+    journal: Path
+    index_dir: Path
+
+
+def index_entries(index_dir: Path | None = None) -> list[IndexEntry]:
+    """Drills listed in ``index_dir``, or by default in every index this user's drills use."""
+    out: list[IndexEntry] = []
+    seen: set[Path] = set()
+    for directory in [index_dir] if index_dir is not None else search_index_dirs():
+        if not directory.is_dir():
+            continue
+        for entry in sorted(directory.glob("*.json")):
+            try:
+                if entry.stat().st_uid != os.getuid():
+                    raise PermissionError("not ours")  # never act on another user's entry
+                journal = Path(json.loads(entry.read_text())["journal"])
+            except (OSError, ValueError, KeyError, TypeError):
+                log.warning("ignoring unreadable index entry %s", entry)
+                continue
+            if journal not in seen:
+                seen.add(journal)
+                out.append(IndexEntry(journal, directory))
+    return out
+
+
 def active_journals(index_dir: Path | None = None) -> list[Path]:
     """Journals of every drill in the active index (running, or died without finishing)."""
-    directory = index_dir or default_index_dir()
-    out: list[Path] = []
-    if not directory.is_dir():
-        return out
-    for entry in sorted(directory.glob("*.json")):
-        try:
-            data = json.loads(entry.read_text())
-            out.append(Path(data["journal"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            log.warning("ignoring unreadable index entry %s", entry)
-    return out
+    return [entry.journal for entry in index_entries(index_dir)]
 
 
 def unregister(run_id: str, index_dir: Path | None = None) -> None:

@@ -61,6 +61,7 @@ class JournalState:
     verdict: str | None = None
     recovered: bool = False
     target_started: bool = False
+    target_starting: bool = False  # being brought up when the runner last wrote
     plans: dict[str, PlanEntry] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)  # fault label -> latest plan id
     processes: list[ProcessEntry] = field(default_factory=list)
@@ -88,8 +89,11 @@ class JournalState:
         )
 
     def needs_recovery(self) -> bool:
-        """Anything left to undo: a pending plan, a live helper process, a target it started."""
-        return bool(self.pending() or self.live_processes() or self.target_started)
+        """Anything left to undo: a pending plan, a live helper process, a target it started
+        (or was starting: a half-started sandbox must be stopped too)."""
+        return bool(
+            self.pending() or self.live_processes() or self.target_started or self.target_starting
+        )
 
 
 def read_journal(path: Path) -> JournalState:
@@ -145,10 +149,13 @@ def _apply_record(state: JournalState, rec: dict[str, Any]) -> None:
         state.driver = str(rec.get("driver", ""))
         state.spec = dict(rec.get("spec", {}))
         state.started_wall = str(rec.get("started_wall", ""))
-    elif kind == "target.started":
-        state.target_started = True
+    elif kind == "target.starting":
+        state.target_starting = True
+    elif kind in ("target.started", "target.found"):
+        state.target_started = kind == "target.started"
+        state.target_starting = False
     elif kind == "target.stopped":
-        state.target_started = False
+        state.target_started = state.target_starting = False
     elif kind == "fault.planned":
         plan = FaultPlan.from_json(rec["plan"])
         plan_id = str(rec.get("plan_id") or f"p{rec.get('seq', len(state.plans))}-{plan.fault}")
@@ -183,6 +190,7 @@ def _apply_record(state: JournalState, rec: dict[str, Any]) -> None:
     elif kind == "drill.finished":
         state.finished = True
         state.verdict = rec.get("verdict")
+        state.target_starting = False  # the runner's own teardown dealt with it
     elif kind == "drill.recovered":
         state.recovered = True
-        state.target_started = False
+        state.target_started = state.target_starting = False

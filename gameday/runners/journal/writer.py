@@ -49,7 +49,7 @@ class Journal:
         """Open (create) ``run_dir/journal.jsonl`` for appending.
 
         ``hold``: take the shared flock that marks a live runner (``recover`` passes False).
-        ``index_dir``: active-drill index (default ``.gameday/runs/active``).
+        ``index_dir``: active-drill index (default: the gameday home's ``runs/active``).
         """
         run_dir = Path(run_dir).absolute()
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -180,9 +180,15 @@ class Journal:
         """First record: who runs the drill and how to rebuild its target; registers it as active."""
         self.record("drill.started", scenario=scenario, driver=driver, spec=dict(spec))
 
-    def target_started(self, driver: str, spec: Mapping[str, Any]) -> None:
-        """The drill brought its target up itself (recover stops it again)."""
-        self.record("target.started", driver=driver, spec=dict(spec))
+    def target_starting(self, driver: str, spec: Mapping[str, Any]) -> None:
+        """The drill is about to bring its target up, if it is not running: a runner killed
+        meanwhile leaves a half-started target that recover stops (``spec`` says where)."""
+        self.record("target.starting", driver=driver, spec=dict(spec))
+
+    def target_ready(self, driver: str, spec: Mapping[str, Any], *, started: bool) -> None:
+        """The target runs: brought up by this drill (``started``; recover stops it again),
+        or found running (someone else's: never stopped)."""
+        self.record("target.started" if started else "target.found", driver=driver, spec=dict(spec))
 
     def target_stopped(self, driver: str, spec: Mapping[str, Any]) -> None:
         """The target the drill started was stopped."""
