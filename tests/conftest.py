@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 LIBRARY = REPO / "scenarios"
+
+# drills the tests run register and lock in a home of their own (every process they start
+# inherits it), never in the user's ~/.local/state/gameday
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="gameday-tests-state-")
 
 
 @pytest.fixture

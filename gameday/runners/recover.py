@@ -22,7 +22,6 @@ from ..analysis.verdict import Verdict
 from ..targets.base import Target, TargetError
 from ..targets.registry import target_from_spec
 from .journal import (
-    JOURNAL_FILE,
     Journal,
     JournalError,
     JournalState,
@@ -101,8 +100,6 @@ def recover(
 def _recover_one(
     path: Path, force: bool, index_dir: Path | None, keep_target: bool, explicit: bool
 ) -> JournalOutcome:
-    if path.is_dir():  # `--journal reports/<run>`: its records go to that run's journal
-        path = path / JOURNAL_FILE
     try:
         state = read_journal(path)
     except JournalError as exc:

@@ -85,7 +85,7 @@ def test_down_and_recover_leave_a_directory_of_user_files_alone(
     run.mkdir(parents=True)
     journal = Journal.open(run, run_id="run-1", index_dir=tmp_path / "index")
     journal.drill_started("s", "sandbox", {"state_dir": str(home)})
-    journal.target_started("sandbox", {"state_dir": str(home)})
+    journal.target_starting("sandbox", {"state_dir": str(home)})
     journal.close(clean=False)
     main(["recover", "--journal", str(run)])
     capsys.readouterr()
