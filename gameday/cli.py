@@ -186,6 +186,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .runners.console import make_view
     from .runners.engine import InvalidRun, run_drill
+    from .runners.interrupts import held_stop_signals
     from .runners.lost_console import GuardedView
     from .runners.record import RunOptions
     from .scenarios.model import Scenario
@@ -226,39 +227,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     verdicts: list[Verdict] = []
     out = _console()
     reports: list[Report] = []
-    for path, scenario in runs:
-        try:
-            view = GuardedView(make_view(args.ci))
-            record = run_drill(scenario, path, options, view)
-        except InvalidRun as exc:
-            _console(stderr=True).print(f"[red]error[/red]: {path}: {exc}")
-            _console(stderr=True).print("nothing was run.")
-            return EXIT_INVALID
-        try:
-            outcome = publish(record)
-        except OSError as exc:  # after faults: never a traceback, and say where the record is
-            _console(stderr=True).print(
-                f"[red]error[/red]: the drill ran but its report could not be written to "
-                f"{record.run_dir}: {exc.strerror or exc}; once there is room, "
-                f"`gameday report rebuild {record.run_dir}` writes it"
-            )
-            return EXIT_ERROR
-        try:
-            print_summary(out, outcome.report, outcome.run_dir, outcome.written)
-        except OSError as exc:
-            view.lose(exc)
-        if view.lost is not None:
-            with contextlib.suppress(OSError):
+    # a stop signal outside a drill (while a report is written) is held, never fatal
+    with held_stop_signals() as held:
+        for i, (path, scenario) in enumerate(runs):
+            if held:  # a stop while the previous report was written: nothing more runs
+                out.print(f"stopping: {held[0]} received; {len(runs) - i} scenario(s) not run")
+                verdicts.append(Verdict.ABORTED)
+                break
+            try:
+                view = GuardedView(make_view(args.ci))
+                record = run_drill(scenario, path, options, view)
+            except InvalidRun as exc:
+                _console(stderr=True).print(f"[red]error[/red]: {path}: {exc}")
+                _console(stderr=True).print("nothing was run.")
+                return EXIT_INVALID
+            try:
+                outcome = publish(record)
+            except OSError as exc:  # after faults: never a traceback, and say where the record is
                 _console(stderr=True).print(
-                    f"[red]error[/red]: the console could not be written ({view.lost}); the "
-                    f"drill ran to its end and its report is in {outcome.run_dir}"
+                    f"[red]error[/red]: the drill ran but its report could not be written to "
+                    f"{record.run_dir}: {exc.strerror or exc}; once there is room, "
+                    f"`gameday report rebuild {record.run_dir}` writes it"
                 )
-            return EXIT_ERROR
-        reports.append(outcome.report)
-        verdicts.append(outcome.verdict)
-        if outcome.verdict is not Verdict.PASSED and stop_on_failure and len(runs) > 1:
-            out.print("stopping the suite: stop_on_failure is set")
-            break
+                return EXIT_ERROR
+            try:
+                print_summary(out, outcome.report, outcome.run_dir, outcome.written)
+            except OSError as exc:
+                view.lose(exc)
+            if view.lost is not None:
+                with contextlib.suppress(OSError):
+                    _console(stderr=True).print(
+                        f"[red]error[/red]: the console could not be written ({view.lost}); the "
+                        f"drill ran to its end and its report is in {outcome.run_dir}"
+                    )
+                return EXIT_ERROR
+            reports.append(outcome.report)
+            verdicts.append(outcome.verdict)
+            if outcome.verdict is not Verdict.PASSED and stop_on_failure and len(runs) > 1:
+                out.print("stopping the suite: stop_on_failure is set")
+                break
     if args.ci and len(reports) > 1:
         # one JUnit file for the whole suite: a test suite per scenario
         suite_junit = publish_suite(reports, Path(args.report_dir))
