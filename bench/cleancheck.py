@@ -15,13 +15,16 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gameday.runners.journal import JournalError, active_journals, read_journal
 from gameday.runners.lock import lock_path_for, read_holder
 from gameday.targets import Target
+
+if TYPE_CHECKING:
+    from gameday.targets.sandbox import SandboxDriver
 
 # every process of a campaign's drills carries this variable (children inherit it): one
 # still alive after the drill ended and its target is cleaned up was left behind
@@ -39,7 +42,8 @@ class Staging:
     shape: Callable[[], list[str]] = list
     # pids that belong to the target itself (sandbox components a drill may have restarted)
     owned_pids: Callable[[], set[int]] = set
-    notes: list[str] = field(default_factory=list)
+    # what is worth noting about the target but is no fault in force
+    observe: Callable[[], list[str]] = list
 
     @property
     def lock(self) -> Path:
@@ -66,11 +70,20 @@ def journal_problems(journal: Path | None) -> list[str]:
     out += [f"helper {p.role} (pid {p.pid}) still alive" for p in state.live_processes()]
     if state.runner_alive():
         out.append(f"runner (pid {state.pid}) still holds the journal")
-    if not (state.finished or state.recovered):
-        out.append("journal not closed: no drill.finished nor drill.recovered")
     if any(Path(p).resolve() == journal.resolve() for p in active_journals()):
         out.append("the drill is still in the active-run index")
     return out
+
+
+def journal_notes(journal: Path | None) -> list[str]:
+    """What is worth knowing but leaves nothing in force: a journal with no closing record."""
+    if journal is None or not journal.exists():
+        return []
+    state = read_journal(journal)
+    if state.finished or state.recovered:
+        return []
+    # recover found nothing to undo (killed before any fault; Locust ended with its parent)
+    return ["the journal has no closing record (drill.finished or drill.recovered)"]
 
 
 # ------------------------------------------------------------------------------ lock
@@ -196,10 +209,9 @@ def stopped(pids: Iterable[int]) -> list[int]:
 
 def sandbox_staging(state_dir: Path) -> Staging:
     """The kept sandbox in `state_dir` (running), with its shape as it is now as the healthy one."""
-    from gameday.scenarios.model import SandboxTarget
-    from gameday.targets import make_target
+    from gameday.targets.sandbox import SandboxDriver
 
-    driver = make_target(SandboxTarget(type="sandbox", state_dir=str(state_dir)))
+    driver = SandboxDriver(state_dir)
     healthy = _sandbox_release(driver)
 
     def shape() -> list[str]:
@@ -214,11 +226,16 @@ def sandbox_staging(state_dir: Path) -> Staging:
         pgids = [g for comp in state.components.values() for g in comp.pgids]
         return process_tree([p for p in pids if p], pgids)
 
+    def observe() -> list[str]:
+        # a SIGKILLed drill's receiver stays attached (the next drill replaces it)
+        receiver = driver.client.alert_status().get("receiver")
+        return [f"the sandbox's alerts still go to {receiver}"] if receiver else []
+
     target = {"type": "sandbox", "state_dir": str(state_dir)}
-    return Staging("sandbox", target, driver, shape, owned)
+    return Staging("sandbox", target, driver, shape, owned, observe)
 
 
-def _sandbox_release(driver: Any) -> dict[str, Any]:
+def _sandbox_release(driver: SandboxDriver) -> dict[str, Any]:
     """What a gray release changes: the gateway's stable version and each API's version."""
     from gameday.sandbox import manage
 
@@ -227,7 +244,7 @@ def _sandbox_release(driver: Any) -> dict[str, Any]:
     return {"stable": driver.client.gateway_status().get("stable_version"), "apis": versions}
 
 
-def _sandbox_shape(driver: Any, healthy: dict[str, Any]) -> list[str]:
+def _sandbox_shape(driver: SandboxDriver, healthy: dict[str, Any]) -> list[str]:
     """What health() does not see: paused processes, slowed links, failover off, a release left."""
     from gameday.sandbox import manage
 

@@ -31,6 +31,7 @@ from bench.cleancheck import (
     ENV_TOKEN,
     Staging,
     docker_staging,
+    journal_notes,
     problems,
     sandbox_staging,
     wait_clean,
@@ -98,6 +99,7 @@ class Outcome:
     why_not: list[str] = field(default_factory=list)
     run_dir: str = ""
     repaired: str = ""
+    notes: list[str] = field(default_factory=list)  # seen, but nothing left in force
 
 
 # ------------------------------------------------------------------------------ planning
@@ -293,6 +295,7 @@ def one_run(kill: Kill, staging: Staging, tmp: Path, token: str, env: dict[str, 
             out.why_not.append(f"recover exited {done.returncode}: {done.stdout.strip()[-300:]}")
     took, left = wait_clean(staging, journal, token, CLEAN_BOUND_S)
     out.why_not += left
+    out.notes = journal_notes(journal) + staging.observe()
     out.time_to_clean = None if took is None else time.monotonic() - t_kill
     out.clean = not out.why_not
     if left:
@@ -358,21 +361,41 @@ def campaign(ctx: Context) -> tuple[list[Outcome], dict[str, Any]]:
     outcomes: list[Outcome] = []
     with scratch("kills") as tmp:
         env = {**os.environ, ENV_TOKEN: token, "GAMEDAY_HOME": str(tmp / "home")}
-        os.environ["GAMEDAY_HOME"] = env["GAMEDAY_HOME"]  # the checks read the same index
-        with campaign_staging(kind, tmp) as staging:
+        with _environ("GAMEDAY_HOME", env["GAMEDAY_HOME"]), campaign_staging(kind, tmp) as staging:
             ends = {n: expected_end(scenario_data(n, staging.target)) for n in names}
             kills = plan_campaign(runs, seed, ends)
             _, left = wait_clean(staging, None, None, CLEAN_BOUND_S)
             if left:
                 raise RuntimeError(f"the staging is not healthy to begin with: {'; '.join(left)}")
             for kill in kills:
-                outcome = one_run(kill, staging, tmp, token, env)
+                try:
+                    outcome = one_run(kill, staging, tmp, token, env)
+                except Exception as exc:  # keep what was measured: the runs so far are figures
+                    stop = f"campaign stopped: {exc!r}"
+                    outcomes.append(Outcome(kill.index, kill.scenario, kill.signal, kill.at))
+                    outcomes[-1].why_not.append(stop)
+                    console.print(f"  {stop}", markup=False)
+                    break
                 outcomes.append(outcome)
                 _progress(outcome, runs)
             leftover = problems(staging, None, token)
     params = {"target": kind, "runs": runs, "seed": seed, "scenarios": names}
     params |= {"expected_end_s": ends, "leftover_at_end": leftover}
     return outcomes, params
+
+
+@contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    """This process sees `name=value` meanwhile (the checks read the runners' run index)."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def _progress(o: Outcome, runs: int) -> None:
@@ -470,6 +493,13 @@ def run(ctx: Context) -> list[Result]:
                 f"NOT CLEAN: run {o.index}, {o.scenario}, {o.signal} at {o.kill_at:.1f} s "
                 f"({o.phase}): {'; '.join(o.why_not)}"
             )
+    noted: dict[str, int] = {}
+    for o in outcomes:
+        for note in o.notes:
+            key = note.split(" go to ")[0]  # one line per kind, not per receiver URL
+            noted[key] = noted.get(key, 0) + 1
+    for note, count in noted.items():
+        result.notes.append(f"noted (not a fault in force), {count} runs: {note}")
     if params["leftover_at_end"]:
         result.notes.append(f"left at the end: {'; '.join(params['leftover_at_end'])}")
     result.notes.append(

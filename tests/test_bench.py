@@ -105,7 +105,13 @@ def test_kill_checks_see_a_pending_fault_a_held_lock_and_a_leftover_process(
     import secrets
     import time
 
-    from bench.cleancheck import ENV_TOKEN, journal_problems, leftover_processes, lock_problems
+    from bench.cleancheck import (
+        ENV_TOKEN,
+        journal_notes,
+        journal_problems,
+        leftover_processes,
+        lock_problems,
+    )
     from gameday.runners.journal import Journal
     from gameday.targets.base import FaultPlan
 
@@ -123,14 +129,16 @@ def test_kill_checks_see_a_pending_fault_a_held_lock_and_a_leftover_process(
     journal.close(clean=False)  # the runner died with the pause in force
     left = journal_problems(journal.path)
     assert "fault pause-api-b (pause api-b) applied, not reverted" in left
-    assert "journal not closed: no drill.finished nor drill.recovered" in left
     assert "the drill is still in the active-run index" in left
+    assert journal_notes(journal.path) == [
+        "the journal has no closing record (drill.finished or drill.recovered)"
+    ]
     # the same journal once recover reverted the pause: clean
     again = Journal.open(tmp_path / "run", run_id="kills-test", hold=False)
     again.fault_reverted(plan_id, {})
     again.drill_recovered(os.getpid(), ["pause-api-b"])
     again.close(clean=True)
-    assert journal_problems(journal.path) == []
+    assert journal_problems(journal.path) == [] and journal_notes(journal.path) == []
 
     lock = tmp_path / "drill.lock"
     assert lock_problems(lock) == []  # no lock file: free
