@@ -18,7 +18,15 @@ BENCHMARKS = {
     "faults": "time to apply and revert each fault kind; recover after SIGKILL",
     "startup": "--help, validate of 100 scenarios, a 24-hour drill's report",
     "chaostoolkit": "the same db crash as a Chaos Toolkit experiment",
+    "kills": "drills killed at random moments (SIGINT, SIGTERM, SIGKILL + recover): left clean?",
 }
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +49,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the JSON already in --out as Markdown tables (for bench/README.md); run nothing",
     )
+    kills = parser.add_argument_group("kills")
+    kills.add_argument(
+        "--target", choices=("sandbox", "docker"), default="sandbox", help="(default: sandbox)"
+    )
+    kills.add_argument("--runs", type=_positive, metavar="N", help="drills to kill (default: 100)")
+    kills.add_argument("--seed", type=int, default=20, help="picks and kill times (default: 20)")
+    kills.add_argument(
+        "--scenarios", metavar="A,B", help="library scenarios to drill (default: the target's)"
+    )
     args = parser.parse_args(argv)
     if args.markdown:
         for name in BENCHMARKS:  # a benchmark may write more than one table: name*.json
@@ -50,7 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    ctx = Context(smoke=args.smoke, out_dir=args.out, repeat=args.repeat)
+    options = {"target": args.target, "runs": args.runs, "seed": args.seed}
+    if args.scenarios is not None:
+        from bench.kills import scenario_names
+
+        try:
+            options["scenarios"] = scenario_names(args.scenarios, args.target)
+        except ValueError as exc:
+            parser.error(str(exc))
+    ctx = Context(smoke=args.smoke, out_dir=args.out, repeat=args.repeat, options=options)
     failed = []
     for name in args.names or list(BENCHMARKS):
         console.rule(f"{name}: {BENCHMARKS[name]}")

@@ -35,6 +35,8 @@ class Context:
     smoke: bool = False  # tiny sizes: proves the benchmark still runs, measures nothing
     out_dir: Path = RESULTS
     repeat: int | None = None  # overrides each benchmark's own repeat count
+    # options one benchmark takes (`kills`: target, runs, seed, scenarios); None: its default
+    options: dict[str, Any] = field(default_factory=dict)
 
     def runs(self, full: int, smoke: int = 1) -> int:
         """How many repetitions: the benchmark's default, the smoke size, or --repeat."""
@@ -197,3 +199,31 @@ def write_scenario(data: dict[str, Any], state_dir: Path, path: Path) -> Path:
     aimed = {**data, "target": {**data["target"], "state_dir": str(state_dir)}}
     path.write_text(yaml.safe_dump(aimed, sort_keys=False), encoding="utf-8")
     return path
+
+
+@contextlib.contextmanager
+def docker_stack() -> Iterator[Any]:
+    """A Docker staging built here (a `Stack`), or None when no engine answers; always removed."""
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception:
+        yield None
+        return
+    import secrets
+
+    from gameday.sandbox.container.image import build_image
+    from gameday.sandbox.container.stack import RUN_LABEL, create_stack, remove_stack
+
+    run_id = f"bench-{secrets.token_hex(4)}"
+    image = f"gameday-staging:{run_id}"
+    try:
+        build_image(client, image, {RUN_LABEL: run_id})
+        yield create_stack(client, image, f"gd-{run_id}", run_id)
+    finally:
+        remove_stack(client, run_id)
+        for img in client.images.list(filters={"label": f"{RUN_LABEL}={run_id}"}):
+            client.images.remove(img.id, force=True)
+        client.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import time
@@ -24,6 +23,7 @@ from pydantic import TypeAdapter
 from bench.common import (
     Context,
     Result,
+    docker_stack,
     gameday,
     library,
     run_cli,
@@ -223,33 +223,16 @@ def time_recover(state_dir: Path, tmp: Path, runs: int) -> dict[str, Any]:
 @contextlib.contextmanager
 def docker_staging() -> Iterator[Target | None]:
     """A Docker staging built here, or None when no engine answers; always removed."""
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-    except Exception:
-        yield None
-        return
-    from gameday.sandbox.container.image import build_image
-    from gameday.sandbox.container.stack import RUN_LABEL, create_stack, remove_stack
-
-    run_id = f"bench-{secrets.token_hex(4)}"
-    image = f"gameday-staging:{run_id}"
-    try:
-        build_image(client, image, {RUN_LABEL: run_id})
-        stack = create_stack(client, image, f"gd-{run_id}", run_id)
+    with docker_stack() as stack:
+        if stack is None:
+            yield None
+            return
         model = DockerTarget(type="docker", project=stack.project, url=stack.url, staging=True)
         target = make_target(model)
         try:
             yield target
         finally:
             target.close()
-    finally:
-        remove_stack(client, run_id)
-        for img in client.images.list(filters={"label": f"{RUN_LABEL}={run_id}"}):
-            client.images.remove(img.id, force=True)
-        client.close()
 
 
 def run(ctx: Context) -> list[Result]:
