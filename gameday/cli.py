@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -226,10 +227,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     verdicts: list[Verdict] = []
     out = _console()
     reports: list[Report] = []
-    for path, scenario in runs:
+    for position, (path, scenario) in enumerate(runs, 1):
+        suite = (position, len(runs)) if len(runs) > 1 else None
         try:
             view = GuardedView(make_view(args.ci))
-            record = run_drill(scenario, path, options, view)
+            record = run_drill(scenario, path, replace(options, suite_position=suite), view)
         except InvalidRun as exc:
             _console(stderr=True).print(f"[red]error[/red]: {path}: {exc}")
             _console(stderr=True).print("nothing was run.")
