@@ -184,6 +184,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from .runners.console import make_view
     from .runners.engine import InvalidRun, run_drill
     from .runners.interrupts import held_stop_signals
@@ -234,9 +236,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out.print(f"stopping: {held[0]} received; {len(runs) - i} scenario(s) not run")
                 verdicts.append(Verdict.ABORTED)
                 break
+            suite = (i + 1, len(runs)) if len(runs) > 1 else None
             try:
                 view = GuardedView(make_view(args.ci))
-                record = run_drill(scenario, path, options, view)
+                record = run_drill(scenario, path, replace(options, suite_position=suite), view)
             except InvalidRun as exc:
                 _console(stderr=True).print(f"[red]error[/red]: {path}: {exc}")
                 _console(stderr=True).print("nothing was run.")

@@ -44,6 +44,7 @@ from .manual import AckInbox, ManualSteps, acknowledge_from_terminal
 from .preparation import build_probes, steady_tracker, traffic_config, unresolvable_secret
 from .record import DrillRecord, InvalidRun, RunOptions
 from .scheduler import MissedTicks, freeze_heap
+from .status import drill_status
 from .verification import verify_ledgers
 
 POLL_S = 0.2
@@ -334,8 +335,7 @@ class Drill:
             )
             if reason is not None:
                 self._trip(reason)
-            self._update_steps(now)
-            self.view.tick(self.clock.elapsed(now), latest.__dict__ if latest is not None else None)
+            self.view.status(drill_status(self, now, latest))
             await asyncio.sleep(POLL_S)
 
     def _trip(self, reason: str) -> None:

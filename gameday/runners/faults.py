@@ -101,12 +101,13 @@ class FaultRunner:
         """Inject ``fault`` at ``t0 + at``; revert it when its duration ends."""
         await asyncio.sleep(max(0.0, t0 + fault.at - self.clock.now()))
         applied = await self.inject(fault)
-        end = self._end(applied)
+        end = self.ends_at(applied)
         if end is not None:
             await asyncio.sleep(max(0.0, end - self.clock.now()))
             await self.revert(applied, last_try=False)
 
-    def _end(self, applied: AppliedFault) -> float | None:
+    def ends_at(self, applied: AppliedFault) -> float | None:
+        """When the drill reverts ``applied`` by itself; None: it stays until teardown."""
         fault = applied.fault
         if isinstance(fault, LoadSurgeFault):
             # the surge ends by itself; its "revert" is the moment users are back to baseline

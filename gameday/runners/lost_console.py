@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..analysis.timeline import Sample
 from .console import DrillView
+from .status import DrillStatus
 
 
 def silence_stdout() -> None:
@@ -65,8 +66,8 @@ class GuardedView:
     def pending_steps(self, steps: Sequence[tuple[str, str, float]]) -> None:
         self._call("pending_steps", steps)
 
-    def tick(self, elapsed: float, traffic: Mapping[str, Any] | None) -> None:
-        self._call("tick", elapsed, traffic)
+    def status(self, status: DrillStatus) -> None:
+        self._call("status", status)
 
     def stop(self) -> None:
         self._call("stop")

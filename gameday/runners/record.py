@@ -33,6 +33,7 @@ class RunOptions:
     approver: str | None = None
     participants: tuple[str, ...] = ()  # "NAME:ROLE"
     findings: Path | None = None
+    suite_position: tuple[int, int] | None = None  # (i, n): the i-th scenario of a suite of n
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,26 @@ def format_duration(seconds: float) -> str:
     return "".join(parts)
 
 
+def human_duration(seconds: float) -> str:
+    """A duration as a person reads it on a console: tenths under 10 s, whole seconds above.
+
+    `3.4 s`, `42 s`, `2 m 05 s`, `1 h 02 m`; negative values keep their sign. For display
+    only: plans and reports keep `format_duration`'s exact notation.
+    """
+    size = abs(seconds)
+    sign = "-" if seconds < 0 and round(size, 1) > 0 else ""
+    if round(size, 1) < 10:
+        return f"{sign}{size:.1f} s"
+    whole = round(size)
+    if whole < 60:
+        return f"{sign}{whole} s"
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        return f"{sign}{minutes} m {rest:02d} s"
+    hours, rest = divmod(whole, 3600)
+    return f"{sign}{hours} h {rest // 60:02d} m"
+
+
 def format_percent(fraction: float) -> str:
     """Render a fraction as a percentage with only the digits it needs, e.g. 0.999 -> `99.9%`."""
     value = round(fraction * 100, 4)
