@@ -111,6 +111,7 @@ _MEANING = {
     "recovery_time": ("≤", "first fault → steady state holds for stable_for"),
     "failover_time": ("≤", "recovered while the fault is still in force"),
     "detection_time": ("≤", "first fault → first alert received"),
+    "escalation_time": ("≤", "first fault → first escalated alert received"),
     "availability": ("≥", "user requests that succeed over the drill"),
     "p99_latency": ("≤", "user p99 latency after recovery"),
     "rollback_time": ("≤", "gray release start → no user served by the bad version"),
