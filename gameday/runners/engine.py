@@ -81,7 +81,7 @@ class Drill:
         self.target: Target | None = None
         self.faults: FaultRunner | None = None
         self.resolver = Resolver(variables={})
-        self.manual = ManualSteps(scenario.manual_steps)
+        self.manual = ManualSteps(scenario.manual_steps, self.clock.start_wall, scenario.night)
         self.t_baseline_end: float | None = None
         self.abort_reason: str | None = None
         self.error: str | None = None
@@ -358,7 +358,7 @@ class Drill:
         start = self.t_inj if self.t_inj is not None else now
         self.view.pending_steps(
             [
-                (s.step.name, s.step.owner or "operator", start + s.step.deadline - now)
+                (s.step.name, s.step.owner or "operator", start + s.deadline_s - now)
                 for s in self.manual.pending()
             ]
         )
