@@ -32,6 +32,7 @@ from ..analysis.timeline import (
     Timeline,
 )
 from ..analysis.verdict import Verdict
+from ..scenarios.deadlines import choose_deadline
 from ..scenarios.model import AnyFault, Scenario
 from .report import Report
 from .sections import FaultRecord, ManualStepRecord, ScenarioInfo, TargetInfo
@@ -143,17 +144,21 @@ def _manual_records(
     """Each step met, missed, or not judged (None): no fault, or the drill ended before its deadline."""
     out: list[ManualStepRecord] = []
     for step in scenario.manual_steps:
+        # a {day, night} deadline: the one for the hour the drill started, with why
+        chosen = choose_deadline(step.deadline, tl.clock.start_wall, scenario.night)
         done = tl.first(MANUAL, step.name)
         met: bool | None = None
         if t_inj is not None and done is not None:
-            met = done.t - t_inj <= step.deadline + 1e-9
-        elif t_inj is not None and end >= t_inj + step.deadline - 1e-9:
+            met = done.t - t_inj <= chosen.seconds + 1e-9
+        elif t_inj is not None and end >= t_inj + chosen.seconds - 1e-9:
             met = False  # its deadline came and went
         by = None if done is None else done.detail.get("by")
         out.append(
             ManualStepRecord(
                 name=step.name,
-                deadline_s=step.deadline,
+                deadline_s=chosen.seconds,
+                deadline_tier=chosen.tier,
+                deadline_why=chosen.why,
                 description=step.description,
                 owner=step.owner,
                 optional=step.optional,

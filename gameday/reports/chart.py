@@ -16,7 +16,13 @@ from ..scenarios.units import format_duration, parse_duration
 from .report import Report
 
 MAX_BUCKETS = 600  # points per series: ~1 per screen pixel, whatever the drill length
-DEADLINE_OBJECTIVES = ("detection_time", "failover_time", "recovery_time", "rollback_time")
+DEADLINE_OBJECTIVES = (
+    "detection_time",
+    "escalation_time",
+    "failover_time",
+    "recovery_time",
+    "rollback_time",
+)
 _W, _LEFT, _RIGHT = 1000, 120, 20
 _LANE, _GAP, _PANEL = 14, 4, 100
 _COLOURS = {

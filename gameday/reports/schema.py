@@ -140,7 +140,20 @@ def report_json_schema() -> dict[str, Any]:
                             "done_t": opt_num,
                             "by": opt_str,
                             "met": {"type": ["boolean", "null"]},
-                        }
+                            "deadline_tier": {"enum": ["day", "night", None]},
+                            "deadline_why": str_,
+                        },
+                        # reports written before {day, night} deadlines have neither
+                        required=[
+                            "name",
+                            "deadline_s",
+                            "description",
+                            "owner",
+                            "optional",
+                            "done_t",
+                            "by",
+                            "met",
+                        ],
                     ),
                 },
                 "events": {

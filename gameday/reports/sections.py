@@ -164,11 +164,15 @@ class ManualStepRecord:
     done_t: float | None = None
     by: str | None = None
     met: bool | None = None  # None: no fault was injected, so there is no deadline to meet
+    deadline_tier: str | None = None  # "day" or "night" for a {day, night} deadline
+    deadline_why: str = ""  # e.g. "drill started 23:40 Asia/Shanghai, in the night window ..."
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "deadline_s": self.deadline_s,
+            "deadline_tier": self.deadline_tier,
+            "deadline_why": self.deadline_why,
             "description": self.description,
             "owner": self.owner,
             "optional": self.optional,
@@ -188,4 +192,6 @@ class ManualStepRecord:
             done_t=d.get("done_t"),
             by=d.get("by"),
             met=d.get("met"),
+            deadline_tier=d.get("deadline_tier"),
+            deadline_why=str(d.get("deadline_why", "")),
         )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.budget import budget_warnings
-from ..analysis.objectives import release_settled
+from ..analysis.objectives import escalation_pending, release_settled
 from ..analysis.timeline import (
     ALERT,
     GUARDRAIL,
@@ -82,7 +82,7 @@ class Drill:
         self.target: Target | None = None
         self.faults: FaultRunner | None = None
         self.resolver = Resolver(variables={})
-        self.manual = ManualSteps(scenario.manual_steps)
+        self.manual = ManualSteps(scenario.manual_steps, self.clock.start_wall, scenario.night)
         self.t_baseline_end: float | None = None
         self.abort_reason: str | None = None
         self.error: str | None = None
@@ -358,7 +358,7 @@ class Drill:
         start = self.t_inj if self.t_inj is not None else now
         self.view.pending_steps(
             [
-                (s.step.name, s.step.owner or "operator", start + s.step.deadline - now)
+                (s.step.name, s.step.owner or "operator", start + s.deadline_s - now)
                 for s in self.manual.pending()
             ]
         )
@@ -404,7 +404,8 @@ class Drill:
         objectives = self.scenario.objectives
         stable = self.scenario.steady_state.stable_for
         first_at = min(f.at for f in self.scenario.faults)
-        limits = [t for t in (objectives.recovery_time, objectives.rollback_time) if t]
+        spans = (objectives.recovery_time, objectives.rollback_time, objectives.escalation_time)
+        limits = [t for t in spans if t]
         deadline_span = max(limits, default=15 * 60.0)
         deadline = t0 + first_at + deadline_span + stable
         observing = False
@@ -426,7 +427,7 @@ class Drill:
                 )
                 waiting = self.manual.waiting_for(
                     now, self.t_inj, include_optional=not self.options.ci
-                )
+                ) or escalation_pending(self.timeline, objectives.escalation_time, now)
                 if recovered and not waiting:
                     self._recovered = True
                     self._say("steady state holds again; recovery confirmed", "green")

@@ -14,9 +14,11 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ..scenarios.model import ManualStep
+from ..scenarios.deadlines import choose_deadline
+from ..scenarios.model import ManualStep, NightWindow
 
 ACKS_FILE = "acks.jsonl"
 
@@ -66,6 +68,7 @@ class AckInbox:
 @dataclass
 class StepState:
     step: ManualStep
+    deadline_s: float  # the day or night value in force for this drill
     done_at: float | None = None
     by: str | None = None
 
@@ -73,8 +76,16 @@ class StepState:
 class ManualSteps:
     """Tracks which steps are pending and which were acknowledged, when and by whom."""
 
-    def __init__(self, steps: Sequence[ManualStep]) -> None:
-        self.states = {s.name: StepState(s) for s in steps}
+    def __init__(
+        self,
+        steps: Sequence[ManualStep],
+        started: datetime | None = None,
+        night: NightWindow | None = None,
+    ) -> None:
+        at = started or datetime.now(UTC)
+        self.states = {
+            s.name: StepState(s, choose_deadline(s.deadline, at, night).seconds) for s in steps
+        }
 
     def acknowledge(self, name: str, by: str, t: float) -> StepState | None:
         """Mark a step done once; unknown or repeated acks return None."""
@@ -97,7 +108,7 @@ class ManualSteps:
         if t_inj is None:
             return False
         return any(
-            now < t_inj + s.step.deadline
+            now < t_inj + s.deadline_s
             for s in self.pending()
             if include_optional or not s.step.optional
         )

@@ -15,13 +15,24 @@ import httpx
 
 from gameday.sandbox.events import EventLog
 from gameday.sandbox.httpd import Request, Response, error, json_response, serve
-from gameday.sandbox.rules import AlertBook, RuleConfig, evaluate, webhook_payload
+from gameday.sandbox.rules import (
+    ActiveAlert,
+    AlertBook,
+    Escalator,
+    RuleConfig,
+    evaluate,
+    webhook_payload,
+)
 from gameday.sandbox.runtime import periodic, run_component
 from gameday.sandbox.state import SandboxError, SandboxState, atomic_write_json, load_state
 from gameday.sandbox.stats import WindowStats
 
 RECEIVER_FILE = "receiver.json"
 DOWN_AFTER = 2  # consecutive failed checks before a component counts as down
+
+
+def _status(alert: ActiveAlert) -> str:
+    return "firing" if alert.ends_at is None else "resolved"
 
 
 def _tcp_ok(port: int, timeout_s: float) -> bool:
@@ -42,6 +53,9 @@ class Alerting:
         self.events = events
         self.cfg = RuleConfig(s.alert_success_drop_points, s.alert_p99_ms, s.alert_min_requests)
         self.book = AlertBook(repeat_s=s.alert_repeat_s)
+        self.escalator = Escalator(
+            s.alert_escalate_after, s.alert_escalate_window_s, s.alert_escalation_enabled
+        )
         self.receiver = self._load_receiver() or s.alert_receiver_url
         self.client = httpx.AsyncClient(timeout=2.0)
         self.down_counts: dict[str, int] = {}
@@ -105,10 +119,25 @@ class Alerting:
             self.frozen_baseline = base_rate
         down = await self._component_down()
         conds = evaluate(self.cfg, current or WindowStats(0, 0, 0, 0.0, 0.0), base_rate, down)
-        for alert in self.book.update(conds, time.monotonic(), datetime.now(UTC)):
+        now_mono, now_wall = time.monotonic(), datetime.now(UTC)
+        notified = await self._notify(self.book.update(conds, now_mono, now_wall))
+        escalated = self.escalator.update(notified, now_mono, now_wall)
+        for alert in escalated:
+            self.events.emit(
+                "alert_escalated", source=alert.cond.labels["escalated_from"], status=_status(alert)
+            )
+        await self._notify(escalated)
+
+    async def _notify(self, alerts: list[ActiveAlert]) -> list[ActiveAlert]:
+        """Send each alert's webhook; return those that count as fired (delivered or resolved)."""
+        out: list[ActiveAlert] = []
+        for alert in alerts:
             delivered = await self._send(webhook_payload(alert, self.state.gateway_url))
             if not delivered and alert.ends_at is None:
                 alert.last_sent = float("-inf")  # a firing alert is retried next round
+            else:
+                out.append(alert)
+        return out
 
     async def _send(self, payload: dict[str, Any]) -> bool:
         """Post one notification; False when the receiver could not be reached."""
@@ -156,7 +185,7 @@ class Alerting:
                     "sent": self.sent,
                     "active": [
                         {"alertname": a.cond.name, **a.cond.labels, "summary": a.cond.summary}
-                        for a in self.book.active.values()
+                        for a in (*self.book.active.values(), *self.escalator.active.values())
                     ],
                 },
             )

@@ -1,8 +1,10 @@
-"""Alert rules evaluated on gateway statistics, and Alertmanager v4 webhook payloads."""
+"""Alert rules evaluated on gateway statistics, escalation of repeated alerts, and
+Alertmanager v4 webhook payloads."""
 
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 from gameday.sandbox.stats import WindowStats
 
 RECEIVER = "gameday"
+ESCALATED = "AlertEscalated"  # the escalated alert's name; it also carries escalated="true"
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -163,3 +166,64 @@ class AlertBook:
                 done.ends_at = now_wall
                 to_send.append(done)
         return to_send
+
+
+def escalated_condition(source: Condition, count: int, within_s: float) -> Condition:
+    """The escalated alert for `source`: its own name and fingerprint, the source's labels."""
+    labels = {**source.labels, "escalated": "true", "escalated_from": source.name}
+    labels["severity"] = "page"
+    summary = f"{source.name} fired {count} times within {within_s:g}s: {source.summary}"
+    return Condition(ESCALATED, labels, summary, float(count))
+
+
+@dataclass
+class Escalator:
+    """Escalates an alert that fired `after` times within `within_s` seconds.
+
+    A firing is a firing notification of the same alert (fingerprint), new or repeated, so a
+    flapping alert and one that keeps firing both escalate. Escalating starts the count anew;
+    the escalated alert resolves with its source.
+    """
+
+    after: int = 10
+    within_s: float = 3600.0
+    enabled: bool = True
+    firings: dict[str, deque[float]] = field(default_factory=dict)
+    active: dict[str, ActiveAlert] = field(default_factory=dict)
+
+    def update(
+        self, notified: list[ActiveAlert], now_mono: float, now_wall: datetime
+    ) -> list[ActiveAlert]:
+        """Feed the notifications just delivered; return escalated alerts to notify.
+
+        An escalated alert whose webhook could not be delivered (`last_sent` set to -inf by
+        the sender) is returned again.
+        """
+        out = [a for a in self.active.values() if a.last_sent == float("-inf")]
+        for retry in out:
+            retry.last_sent = now_mono
+        if not self.enabled:
+            return out
+        for alert in notified:
+            fp = alert.cond.fingerprint
+            if alert.ends_at is not None:
+                done = self.active.pop(fp, None)
+                if done is not None:
+                    done.ends_at = now_wall
+                    out.append(done)
+                continue
+            times = self.firings.setdefault(fp, deque())
+            times.append(now_mono)
+            while now_mono - times[0] > self.within_s:
+                times.popleft()
+            if len(times) < self.after:
+                continue
+            cond = escalated_condition(alert.cond, len(times), self.within_s)
+            times.clear()
+            current = self.active.get(fp)
+            if current is None:
+                current = self.active[fp] = ActiveAlert(cond, now_wall, last_sent=now_mono)
+            else:  # escalated again while the first escalation still fires: page again
+                current.cond, current.last_sent = cond, now_mono
+            out.append(current)
+        return out

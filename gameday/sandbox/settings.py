@@ -70,5 +70,9 @@ class SandboxSettings(BaseModel):
     alert_p99_ms: float = Field(200.0, gt=0)
     alert_min_requests: int = Field(10, ge=1)
     alert_repeat_s: float = Field(60.0, gt=0)
+    # the platform's rule: the same alert firing 10 times within an hour is escalated
+    alert_escalation_enabled: bool = True
+    alert_escalate_after: int = Field(10, ge=1)
+    alert_escalate_window_s: float = Field(3600.0, gt=0)
 
     ready_timeout_s: float = Field(30.0, gt=0)

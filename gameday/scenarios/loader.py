@@ -59,6 +59,8 @@ def load_suite_scenarios(suite: Suite, suite_path: Path) -> list[tuple[Path, Sce
                 # the suite's steps are timed in every scenario it runs
                 steps = [*scenario.manual_steps, *suite.manual_steps]
                 scenario = scenario.model_copy(update={"manual_steps": steps})
+            if suite.night is not None and scenario.night is None:
+                scenario = scenario.model_copy(update={"night": suite.night})
             loaded.append((path, scenario))
         except ScenarioError as exc:
             if exc.problems and exc.problems[0].message == "no such file":
@@ -326,6 +328,8 @@ def _pattern_words(pattern: str) -> str:
         return "lower-case letters, digits and dashes (e.g. db-primary-crash)"
     if "->" in pattern:
         return "a link written 'src->dst', e.g. api-a->db-primary"
+    if ":[0-5]" in pattern:
+        return "a time of day written HH:MM, e.g. 22:00"
     if "<|<=" in pattern:
         return "a comparison such as '< 0.05' or '>= 1'"
     return f"text matching {pattern}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from .deadlines import choose_deadline
 from .model import Objectives, Scenario
 from .units import format_duration, format_percent
 
@@ -30,8 +32,11 @@ def first_fault_at(scenario: Scenario) -> float:
     return min(f.at for f in scenario.faults)
 
 
-def schedule(scenario: Scenario) -> list[PlannedStep]:
-    """Every planned step in time order: baseline, faults and reverts, deadlines, guardrail limit."""
+def schedule(scenario: Scenario, started: datetime | None = None) -> list[PlannedStep]:
+    """Every planned step in time order: baseline, faults and reverts, deadlines, guardrail limit.
+
+    A {day, night} deadline is the one for a drill started at `started` (default: now).
+    """
     stable = scenario.steady_state.stable_for
     steps = [
         PlannedStep(
@@ -57,14 +62,17 @@ def schedule(scenario: Scenario) -> list[PlannedStep]:
                 )
             )
     start = first_fault_at(scenario)
+    at = started or datetime.now(UTC)
     for step in scenario.manual_steps:
         optional = " (optional)" if step.optional else ""
+        chosen = choose_deadline(step.deadline, at, scenario.night, event="now")
+        tier = f"; {chosen.tier}: {chosen.why}" if chosen.tier else ""
         steps.append(
             PlannedStep(
-                start + step.deadline,
+                start + chosen.seconds,
                 "manual deadline",
                 step.name,
-                f"{step.owner or 'operator'}{optional}",
+                f"{step.owner or 'operator'}{optional}{tier}",
             )
         )
     if scenario.objectives.recovery_time is not None:
@@ -111,6 +119,7 @@ _MEANING = {
     "recovery_time": ("≤", "first fault → steady state holds for stable_for"),
     "failover_time": ("≤", "recovered while the fault is still in force"),
     "detection_time": ("≤", "first fault → first alert received"),
+    "escalation_time": ("≤", "first fault → first escalated alert received"),
     "availability": ("≥", "user requests that succeed over the drill"),
     "p99_latency": ("≤", "user p99 latency after recovery"),
     "rollback_time": ("≤", "gray release start → no user served by the bad version"),

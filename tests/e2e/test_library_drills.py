@@ -22,7 +22,13 @@ def objective(report: dict[str, Any], name: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "name",
     # latency-hop runs in its own test below, which also checks the slow hop it names
-    ["db-primary-crash", "site-outage", "rate-limit-surge", "gray-release-rollback"],
+    [
+        "db-primary-crash",
+        "site-outage",
+        "rate-limit-surge",
+        "gray-release-rollback",
+        "alert-escalation",
+    ],
 )
 def test_library_drill_passes(drills: DrillRunner, name: str) -> None:
     scenario = drills.write(library(name))
@@ -53,6 +59,24 @@ def test_db_crash_without_failover_fails_on_recovery(drills: DrillRunner) -> Non
     assert "reverting faults before the read-back" in result.stdout
     loss = objective(report, "data_loss")
     assert loss["outcome"] == "met" and loss["measured"] == 0, loss
+
+
+def test_alert_escalation_with_the_rule_off_is_missed_once_its_deadline_passed(
+    drills: DrillRunner,
+) -> None:
+    # the same drill as the library's, which escalates: the drill now observes until the
+    # deadline, and the same alerts, firing again and again, never escalate
+    data = variant("alert-escalation")
+    data["target"]["settings"]["escalation"] = False
+    data["objectives"]["escalation_time"] = "12s"
+    result = drills.run(drills.write(data))
+    report = drills.report()
+    assert result.returncode == 1, result.stdout + result.stderr
+    escalation = objective(report, "escalation_time")
+    assert escalation["outcome"] == "missed", escalation
+    assert escalation["reason"].startswith("no escalated alert within the deadline"), escalation
+    assert "ComponentDown ×" in escalation["reason"]
+    assert objective(report, "recovery_time")["outcome"] == "met"
 
 
 def test_gray_release_of_a_healthy_canary_reports_no_rollback(drills: DrillRunner) -> None:

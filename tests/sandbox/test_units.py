@@ -6,6 +6,7 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +16,14 @@ from gameday.sandbox.breaker import BreakerState, CircuitBreaker
 from gameday.sandbox.proxy import select_links
 from gameday.sandbox.ratelimit import Priority, PriorityLimiter, TokenBucket
 from gameday.sandbox.release import CanaryThresholds, analyse
-from gameday.sandbox.rules import AlertBook, RuleConfig, evaluate, webhook_payload
+from gameday.sandbox.rules import (
+    AlertBook,
+    Condition,
+    Escalator,
+    RuleConfig,
+    evaluate,
+    webhook_payload,
+)
 from gameday.sandbox.state import LinkInfo
 from gameday.sandbox.stats import PromMetrics, RollingStats, WindowStats, percentile
 from gameday.sandbox.timing import format_server_timing, parse_server_timing
@@ -171,6 +179,46 @@ def test_alert_book_fires_repeats_and_resolves() -> None:
     resolved = book.update([], 62.0, now)
     assert webhook_payload(resolved[0])["status"] == "resolved"
     assert webhook_payload(resolved[0])["alerts"][0]["endsAt"].startswith("2025-01-01")
+
+
+def _fire(
+    book: AlertBook, esc: Escalator, conds: list[Condition], t: float
+) -> list[dict[str, Any]]:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    return [webhook_payload(a) for a in esc.update(book.update(conds, t, now), t, now)]
+
+
+def test_an_alert_repeated_n_times_within_the_window_escalates_once_as_its_own_alert() -> None:
+    book, esc = AlertBook(repeat_s=1.0), Escalator(after=3, within_s=10.0)
+    down = evaluate(RuleConfig(), _w(0, 0), None, ["db-primary"])
+    assert _fire(book, esc, down, 0.0) == [] and _fire(book, esc, down, 1.0) == []
+    [payload] = _fire(book, esc, down, 2.0)  # the third firing within 10 s
+    labels = payload["alerts"][0]["labels"]
+    assert labels["alertname"] == "AlertEscalated" and labels["escalated"] == "true"
+    assert labels["escalated_from"] == "ComponentDown" and labels["service"] == "db-primary"
+    assert payload["status"] == "firing" and payload["groupKey"] != "ComponentDown"
+    assert payload["alerts"][0]["fingerprint"] != down[0].fingerprint
+    assert _fire(book, esc, down, 3.0) == []  # the count starts anew after escalating
+    [resolved] = _fire(book, esc, [], 4.0)  # resolves with its source
+    assert resolved["status"] == "resolved" and resolved["commonLabels"]["escalated"] == "true"
+
+
+def test_repeats_spread_wider_than_the_window_or_with_the_rule_off_do_not_escalate() -> None:
+    down = evaluate(RuleConfig(), _w(0, 0), None, ["db-primary"])
+    book, esc = AlertBook(repeat_s=6.0), Escalator(after=3, within_s=10.0)
+    assert [_fire(book, esc, down, t) for t in (0.0, 6.0, 12.0, 18.0)] == [[]] * 4
+    book, esc = AlertBook(repeat_s=1.0), Escalator(after=3, within_s=10.0, enabled=False)
+    assert [_fire(book, esc, down, t) for t in (0.0, 1.0, 2.0, 3.0)] == [[]] * 4
+
+
+def test_a_flapping_alert_escalates_and_an_undelivered_escalation_is_sent_again() -> None:
+    book, esc = AlertBook(repeat_s=60.0), Escalator(after=2, within_s=10.0)
+    down = evaluate(RuleConfig(), _w(0, 0), None, ["api-a"])
+    assert _fire(book, esc, down, 0.0) == [] and _fire(book, esc, [], 1.0) == []
+    [escalated] = esc.update(book.update(down, 2.0, datetime.now(UTC)), 2.0, datetime.now(UTC))
+    escalated.last_sent = float("-inf")  # what the sender does when the receiver is away
+    assert esc.update([], 3.0, datetime.now(UTC)) == [escalated]
+    assert esc.update([], 4.0, datetime.now(UTC)) == []
 
 
 def test_canary_analysis() -> None:

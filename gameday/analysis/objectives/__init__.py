@@ -9,6 +9,7 @@ One module per job; this package re-exports the public names:
 - `result`: `ObjectiveResult` and how a value is judged against a bound
 - `windows`: where on the timeline an objective looks (phases, fault and traffic windows)
 - `timing`: recovery, failover and detection time
+- `escalation`: first fault → first escalated alert
 - `data_loss`: acknowledged ledger writes lost
 - `traffic`: availability and p99 latency after recovery
 - `gray_release`: rollback time and blast radius of a bad version
@@ -21,6 +22,7 @@ One module per job; this package re-exports the public names:
 from __future__ import annotations
 
 from .data_loss import data_loss, ledger_interval
+from .escalation import escalation_pending, escalation_time
 from .evaluate import evaluate_objectives
 from .gray_release import (
     CLEAN_AFTER_ROLLBACK_S,
@@ -56,6 +58,8 @@ __all__ = [
     "data_loss",
     "detection_time",
     "deviations",
+    "escalation_pending",
+    "escalation_time",
     "evaluate_objectives",
     "failover_time",
     "fault_windows",

@@ -9,6 +9,7 @@ from ..milestones import DrillMilestones, derive_milestones
 from ..timeline import Timeline
 from .blind import judge_blind
 from .data_loss import data_loss
+from .escalation import escalation_time
 from .gray_release import blast_radius, release_outcome, rollback_time
 from .result import ObjectiveResult
 from .surge import breakers_close_within, protected_success
@@ -35,6 +36,8 @@ def evaluate_objectives(
         out.append(failover_time(ms, objectives.failover_time, absorbed=quiet))
     if objectives.detection_time is not None:
         out.append(detection_time(ms, objectives.detection_time))
+    if objectives.escalation_time is not None:
+        out.append(escalation_time(timeline, ms, objectives.escalation_time))
     if objectives.data_loss is not None:
         out.append(
             data_loss(timeline, objectives.data_loss.max_writes, objectives.data_loss.max_span)

@@ -6,7 +6,15 @@ part of the document; every name is importable from here, as ``gameday.scenarios
 """
 
 from .base import ServiceName, Slug, Strict, _also_accept
-from .conduct import Audit, AvailabilityFloor, Guardrails, ManualStep, Participant
+from .conduct import (
+    Audit,
+    AvailabilityFloor,
+    DayNightDeadline,
+    Guardrails,
+    ManualStep,
+    NightWindow,
+    Participant,
+)
 from .documents import API_VERSION, Scenario, Suite
 from .faults import (
     FAULT_ACTIONS,
@@ -59,6 +67,7 @@ __all__ = [
     "CommandProbe",
     "CrashFault",
     "DataLossObjective",
+    "DayNightDeadline",
     "DockerTarget",
     "Fault",
     "FaultBase",
@@ -71,6 +80,7 @@ __all__ = [
     "LoadSurgeFault",
     "ManualStep",
     "NetworkCutFault",
+    "NightWindow",
     "Objectives",
     "Participant",
     "PartitionFault",

@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
-from ..units import Duration, Percent
+from ..units import Duration, Percent, parse_duration
 from .base import Slug, Strict
+
+CLOCK_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class DayNightDeadline(Strict):
+    """A deadline that depends on the time of day the drill starts (see `night`)."""
+
+    day: Duration
+    night: Duration
+
+
+class NightWindow(Strict):
+    """When night deadlines apply: from `from` until `to` (may wrap midnight), in time zone `tz`."""
+
+    from_: str = Field("22:00", alias="from", pattern=CLOCK_PATTERN, description="HH:MM")
+    to: str = Field("07:00", pattern=CLOCK_PATTERN, description="HH:MM, exclusive")
+    tz: str = Field("UTC", description="IANA time zone, e.g. Asia/Shanghai")
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; expected an IANA name such as Asia/Shanghai or UTC"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> NightWindow:
+        if self.from_ == self.to:
+            raise ValueError(f"the night window {self.from_}–{self.to} is empty")
+        return self
 
 
 class ManualStep(Strict):
@@ -15,9 +50,21 @@ class ManualStep(Strict):
 
     name: Slug
     description: str = ""
-    deadline: Duration = Field(..., description="after the first fault is injected")
+    deadline: Duration | DayNightDeadline = Field(
+        ...,
+        description="after the first fault is injected; {day, night} to depend on the hour "
+        "the drill starts (the `night` window)",
+    )
     owner: str | None = Field(None, description="role that performs it, e.g. on-call")
     optional: bool = Field(False, description="optional steps do not block --ci runs")
+
+    @field_validator("deadline", mode="wrap")
+    @classmethod
+    def _one_form(cls, value: Any, handler: Any) -> Any:
+        # decide the form from the data, so a mistake is reported for that form alone
+        if isinstance(value, dict):
+            return DayNightDeadline.model_validate(value)
+        return value if isinstance(value, DayNightDeadline) else parse_duration(value)
 
 
 class AvailabilityFloor(Strict):

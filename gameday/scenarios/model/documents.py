@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from ..units import format_duration
 from .base import Slug, Strict
-from .conduct import Audit, Guardrails, ManualStep
+from .conduct import Audit, Guardrails, ManualStep, NightWindow
 from .faults import Fault
 from .objectives import Objectives
 from .probes import AnyProbe, Probe, SteadyState
@@ -16,6 +16,7 @@ from .targets import AnyTarget
 from .traffic import Traffic
 
 API_VERSION = "gameday/v1"
+_NIGHT = "when {day, night} deadlines take their night value (default 22:00–07:00 UTC)"
 
 
 class Scenario(Strict):
@@ -36,6 +37,7 @@ class Scenario(Strict):
     )
     faults: list[Fault] = Field(..., min_length=1)
     manual_steps: list[ManualStep] = Field(default_factory=list)
+    night: NightWindow | None = Field(None, description=_NIGHT)
     guardrails: Guardrails = Guardrails()
     audit: Audit = Audit()
 
@@ -87,5 +89,8 @@ class Suite(Strict):
     stop_on_failure: bool = True
     manual_steps: list[ManualStep] = Field(
         default_factory=list, description="steps timed in every scenario of the suite"
+    )
+    night: NightWindow | None = Field(
+        None, description=_NIGHT + "; for every scenario of the suite without its own"
     )
     audit: Audit = Audit()

@@ -51,6 +51,9 @@ class Objectives(Strict):
         None, description="recovery while the fault is still in force"
     )
     detection_time: Duration | None = Field(None, description="first fault → first alert received")
+    escalation_time: Duration | None = Field(
+        None, description='first fault → first escalated alert (labelled escalated="true") received'
+    )
     data_loss: DataLossObjective | None = None
     availability: Percent | None = Field(
         None, description="minimum user success rate over the drill"

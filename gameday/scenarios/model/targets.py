@@ -27,6 +27,18 @@ class SandboxSettings(Strict):
     canary: Literal["v2", "v2-faulty", "v2-slow"] | None = Field(
         None, description="version preloaded in the canary slot"
     )
+    alert_repeat: Duration | None = Field(
+        None, description="how often a firing alert is notified again (default 1m)"
+    )
+    escalation: bool = Field(
+        True, description="escalate an alert that fires escalate_after times within escalate_within"
+    )
+    escalate_after: int | None = Field(
+        None, ge=1, le=1000, description="firings of one alert that escalate it (default 10)"
+    )
+    escalate_within: Duration | None = Field(
+        None, description="window the firings are counted in (default 1h)"
+    )
 
 
 class SandboxTarget(Strict):

@@ -42,6 +42,7 @@ def runtime_settings(state_dir: Path, overrides: Overrides | None) -> RuntimeSet
     update: dict[str, Any] = {
         "failover_enabled": overrides.failover,
         "replication_mode": overrides.replication,
+        "alert_escalation_enabled": overrides.escalation,
     }
     if overrides.health_period is not None:
         update["health_period_s"] = overrides.health_period
@@ -49,6 +50,12 @@ def runtime_settings(state_dir: Path, overrides: Overrides | None) -> RuntimeSet
         update["failure_threshold"] = overrides.failure_threshold
     if overrides.rollout_interval is not None:
         update["rollout_interval_s"] = overrides.rollout_interval
+    optional = {
+        "alert_repeat_s": overrides.alert_repeat,
+        "alert_escalate_after": overrides.escalate_after,
+        "alert_escalate_window_s": overrides.escalate_within,
+    }
+    update.update({k: v for k, v in optional.items() if v is not None})
     return base.model_copy(update=update)
 
 
@@ -116,6 +123,10 @@ class SandboxDriver(Target):
             "health_period_s": "health_period",
             "failure_threshold": "failure_threshold",
             "rollout_interval_s": "rollout_interval",
+            "alert_repeat_s": "alert_repeat",
+            "alert_escalation_enabled": "escalation",
+            "alert_escalate_after": "escalate_after",
+            "alert_escalate_window_s": "escalate_within",
         }
         out = []
         for field_name, label in fields.items():
