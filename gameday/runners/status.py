@@ -173,8 +173,8 @@ def _step_countdowns(drill: Drill, now: float) -> tuple[Countdown, ...]:
         Countdown(
             "step",
             s.step.name,
-            s.step.deadline,
-            t_inj + s.step.deadline - now if t_inj is not None else None,
+            s.deadline_s,
+            t_inj + s.deadline_s - now if t_inj is not None else None,
             owner=s.step.owner or "operator",
             number=numbers.get(s.step.name),
         )
@@ -195,9 +195,9 @@ def _waiting(
     if t_inj is not None:
         optional = not drill.options.ci  # the engine waits for optional steps only off CI
         waits += [
-            Wait("manual step", s.step.name, t_inj + s.step.deadline - now)
+            Wait("manual step", s.step.name, t_inj + s.deadline_s - now)
             for s in drill.manual.pending()
-            if now < t_inj + s.step.deadline and (optional or not s.step.optional)
+            if now < t_inj + s.deadline_s and (optional or not s.step.optional)
         ]
     if t0 is not None and runner is not None:
         applied = {a.fault.label() for a in runner.applied}
