@@ -204,7 +204,14 @@ def build_report(
         milestones=ms,
     )
     verdict = Verdict(overall_verdict(results, aborted is not None, error))
+    manual = _manual_records(tl, scenario, ms.t_inj, end)
+    # a required step whose deadline passed undone fails the drill as a missed objective does
+    late = [m.name for m in manual if m.met is False and not m.optional]
+    if late and verdict is Verdict.PASSED:
+        verdict = Verdict.FAILED
     devs = deviations(results, aborted)
+    at = len(devs) - 1 if aborted is not None else len(devs)  # "aborted: …" stays last
+    devs[at:at] = [f"manual step {name}: missed its deadline" for name in late]
     if error:
         devs.append(f"error: {error}")
     for r in ms.relapses:
@@ -237,7 +244,18 @@ def build_report(
     reason = {
         Verdict.ERROR: error_reason,
         Verdict.ABORTED: f"aborted: {aborted}",
-        Verdict.FAILED: f"{len(failed)} of {len(results)} objectives failed: {', '.join(failed)}",
+        Verdict.FAILED: "; ".join(
+            (
+                [f"{len(failed)} of {len(results)} objectives failed: {', '.join(failed)}"]
+                if failed
+                else []
+            )
+            + (
+                [f"manual step{'s' if len(late) > 1 else ''} missed: {', '.join(late)}"]
+                if late
+                else []
+            )
+        ),
         Verdict.PASSED: f"all {len(results)} objectives met",
     }[verdict]
     ledger = tl.first(LEDGER)
@@ -257,7 +275,7 @@ def build_report(
         objectives=results,
         milestones=ms.all,
         faults=_fault_records(tl, scenario.faults, plans or {}),
-        manual_steps=_manual_records(tl, scenario, ms.t_inj, end),
+        manual_steps=manual,
         events=sorted(tl.events, key=lambda e: e.t),
         probes=list(tl.probes.values()),
         samples=tl.samples,

@@ -128,3 +128,23 @@ def test_the_report_judges_a_step_by_the_deadline_in_force_and_states_which_and_
     assert "night deadline: drill started 23:40 Asia/Shanghai" in render_html(night)
     [day] = _report(utc(4, 0)).manual_steps  # noon in Shanghai: 12 minutes is too late
     assert (day.deadline_s, day.deadline_tier, day.met) == (600.0, "day", False)
+
+
+def test_a_required_step_past_its_deadline_fails_the_drill_an_optional_one_does_not() -> None:
+    day = _report(utc(4, 0))  # acknowledged at 12 minutes, the day deadline is 10
+    assert day.verdict.value == "failed" and day.exit_code == 1
+    assert "manual step missed: first-response" in day.reason
+    assert "manual step first-response: missed its deadline" in day.deviations
+    assert _report(utc(15, 40)).verdict.value == "passed"  # at night 15 minutes: met
+    [step] = _scenario().manual_steps
+    relaxed = _scenario().model_copy(
+        update={"manual_steps": [step.model_copy(update={"optional": True})]}
+    )
+    tl = Timeline(Clock(T0, utc(4, 0)))
+    phases(tl, baseline=T0, inject=T0 + 10, verify=T0 + 1000)
+    probe(tl, "api", 1.0, T0, T0 + 1000, fail=[(T0 + 10, T0 + 20)])
+    fault(tl, "crash-db-primary", T0 + 10)
+    report = build_report(
+        tl, relaxed, run_id="r", target=TargetInfo("sandbox", {}), operator="a", ended=T0 + 1001
+    )
+    assert report.verdict.value == "passed"
