@@ -132,3 +132,20 @@ def toy_registered() -> Iterator[None]:
         for server in ToyDriver.servers.values():
             server.kill()
         ToyDriver.servers.clear()
+
+
+# `gameday` as its own process with the toy type registered (run from the repository root)
+_TOY_CLI = """
+import sys
+from gameday.cli import main
+from gameday.targets import registry
+from tests.architecture.toy_target import TOY
+registry.register(TOY)
+{before}
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def toy_cli(*args: str, before: str = "") -> list[str]:
+    """The argv of a `gameday ARGS` process that knows the toy type; `before` runs first."""
+    return [sys.executable, "-c", _TOY_CLI.format(before=before), *args]

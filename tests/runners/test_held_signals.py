@@ -10,8 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,31 +17,22 @@ import pytest
 from gameday.runners.interrupts import held_stop_signals
 from tests.conftest import REPO
 
+from ..architecture.toy_target import toy_cli
 from .test_verdict_truth import scenario, sh
 
 pytestmark = pytest.mark.slow
 
-# the CLI with the toy target, its publish preceded by a SIGTERM to itself: the signal lands
-# exactly while the first drill's report is being written
-LAUNCH = textwrap.dedent(
-    """
-    import os, signal, sys
-    from gameday.cli import main
-    from gameday.reports import publish as publishing
-    from gameday.targets import registry
-    from tests.architecture.toy_target import TOY
-
-    registry.register(TOY)
-    real = publishing.publish
-
-    def publish_under_fire(record):
-        os.kill(os.getpid(), signal.SIGTERM)
-        return real(record)
-
-    publishing.publish = publish_under_fire
-    sys.exit(main(sys.argv[1:]))
-    """
-)
+# its publish preceded by a SIGTERM to itself: the signal lands exactly while the first
+# drill's report is being written
+UNDER_FIRE = """
+import os, signal
+from gameday.reports import publish as publishing
+real = publishing.publish
+def publish_under_fire(record):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return real(record)
+publishing.publish = publish_under_fire
+"""
 
 CUT = f"""\
   - name: cut
@@ -70,7 +59,7 @@ def test_a_sigterm_while_the_report_is_written_finishes_it_and_stops_the_suite(
     )
     reports = tmp_path / "reports"
     done = subprocess.run(
-        [sys.executable, "-c", LAUNCH, "run", "--ci", "--report-dir", str(reports), str(suite)],
+        toy_cli("run", "--ci", "--report-dir", str(reports), str(suite), before=UNDER_FIRE),
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
 
+from ..architecture.toy_target import toy_cli
 from .test_verdict_truth import scenario, sh
 
 pytestmark = pytest.mark.slow
-
-# the CLI with the toy target registered, as a process of its own (its stdout is the pipe)
-LAUNCH = textwrap.dedent(
-    """
-    import sys
-    from gameday.cli import main
-    from gameday.targets import registry
-    from tests.architecture.toy_target import TOY
-    registry.register(TOY)
-    sys.exit(main(sys.argv[1:]))
-    """
-)
 
 
 def test_a_closed_stdout_costs_neither_the_revert_nor_the_report(tmp_path: Path) -> None:
@@ -42,7 +29,7 @@ def test_a_closed_stdout_costs_neither_the_revert_nor_the_report(tmp_path: Path)
     path = scenario(tmp_path, faults)
     reports = tmp_path / "reports"
     proc = subprocess.Popen(
-        [sys.executable, "-c", LAUNCH, "run", "--ci", "--report-dir", str(reports), str(path)],
+        toy_cli("run", "--ci", "--report-dir", str(reports), str(path)),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
