@@ -65,18 +65,18 @@ def _load_checked(path: Path) -> tuple[Scenario | Suite, list[tuple[Path, Scenar
 
 def _target_problems(path: Path, scenario: Scenario) -> list[Problem]:
     """The target's problems this machine can see, pinned to the scenario's lines (exit 2)."""
-    from .scenarios.problems import Problem
+    from .scenarios.problems import Problem, field_path
     from .scenarios.source import load_source
     from .targets.registry import local_problems
 
-    found = local_problems(scenario.target)
+    found = local_problems(scenario)
     if not found:
         return []
     source = load_source(path)
     out = []
-    for name, message in found:
-        line, col = source.locate(("target", name))
-        out.append(Problem(str(path), line, col, f"target.{name}", message))
+    for data_path, message in found:
+        line, col = source.locate(data_path)
+        out.append(Problem(str(path), line, col, field_path(data_path), message))
     return out
 
 

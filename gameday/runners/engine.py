@@ -41,6 +41,7 @@ from .journal import JournalError
 from .live_record import LiveRecord
 from .lock import TargetLocked
 from .manual import AckInbox, ManualSteps, acknowledge_from_terminal
+from .preflight import refuse_unknown_services
 from .preparation import build_probes, steady_tracker, traffic_config, unresolvable_secret
 from .record import DrillRecord, InvalidRun, RunOptions
 from .scheduler import MissedTicks, freeze_heap
@@ -212,6 +213,7 @@ class Drill:
         self._journal.target_ready(target.name, target.spec(), started=target.started)
         services = self._services_used()
         problems = await self._blocking(target.preflight, services)
+        refuse_unknown_services(problems, self.scenario, self.scenario_path)  # exit 2
         if problems:
             raise DrillAborted("preflight failed: " + "; ".join(problems))
         variables = {f"target.{k}": v for k, v in (await self._blocking(target.variables)).items()}
