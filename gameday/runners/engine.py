@@ -98,7 +98,7 @@ class Drill:
         self._traffic: Any = None
         self._ledgers: list[Any] = []
         self._tracker: Any = None
-        self._inbox = AckInbox(self.run_dir)
+        self._inbox = AckInbox(self.run_dir, self.manual)  # publishes the steps for `ack`
         self._main_task: asyncio.Task[Any] | None = None
         self._recovered = False
         self._unreverted: list[Unreverted] = []
@@ -315,7 +315,7 @@ class Drill:
         guard = GuardrailWatch(self.scenario.guardrails, self._lock)
         traffic_watch = TrafficWatch(self._traffic, self.timeline) if self._traffic else None
         if not self.options.ci and self.scenario.manual_steps:
-            acknowledge_from_terminal(self.manual, self._ack, self._stop.is_set)
+            acknowledge_from_terminal(self.manual, self._ack, self._stop.is_set, self._say)
         while not self._stop.is_set():
             now = self._now()
             latest = None
