@@ -65,18 +65,18 @@ def _load_checked(path: Path) -> tuple[Scenario | Suite, list[tuple[Path, Scenar
 
 def _target_problems(path: Path, scenario: Scenario) -> list[Problem]:
     """The target's problems this machine can see, pinned to the scenario's lines (exit 2)."""
-    from .scenarios.problems import Problem
+    from .scenarios.problems import Problem, field_path
     from .scenarios.source import load_source
     from .targets.registry import local_problems
 
-    found = local_problems(scenario.target)
+    found = local_problems(scenario)
     if not found:
         return []
     source = load_source(path)
     out = []
-    for name, message in found:
-        line, col = source.locate(("target", name))
-        out.append(Problem(str(path), line, col, f"target.{name}", message))
+    for data_path, message in found:
+        line, col = source.locate(data_path)
+        out.append(Problem(str(path), line, col, field_path(data_path), message))
     return out
 
 
@@ -288,8 +288,10 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from .runners.journal import active_runs
-    from .runners.manual import append_ack
+    from .runners.manual import UnknownStep, acknowledge_in
 
     runs = active_runs()
     if args.run:
@@ -306,8 +308,13 @@ def cmd_ack(args: argparse.Namespace) -> int:
             + ", ".join(r.run_id for r in runs)
         )
         return EXIT_INVALID
-    append_ack(runs[0].run_dir, args.step, args.by)
-    _console().print(f"acknowledged {args.step} in {runs[0].run_id}")
+    try:
+        said = acknowledge_in(runs[0].run_dir, args.step, args.by)
+    except UnknownStep as exc:  # a typo must not pass for done while the drill keeps waiting
+        _console(stderr=True).print(f"[red]error[/red]: {runs[0].run_id}: {escape(str(exc))}")
+        _console(stderr=True).print("nothing was acknowledged.")
+        return EXIT_INVALID
+    _console().print(f"{escape(said)} in {runs[0].run_id}")
     return EXIT_OK
 
 
@@ -471,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_recover)
 
     p = sub.add_parser("ack", help="mark a manual step of a running drill as done")
-    p.add_argument("step", metavar="STEP", help="the step's name")
+    p.add_argument("step", metavar="STEP", help="the step's name or its number")
     p.add_argument("--run", metavar="RUN_ID", help="which drill, when several are running")
     p.add_argument("--by", metavar="NAME", help="who did it (default: your user name)")
     p.set_defaults(handler=cmd_ack)

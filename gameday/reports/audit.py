@@ -52,7 +52,27 @@ def effective_audit(report: Report) -> dict[str, Any]:
     }
     merged.update({k: v for k, v in report.scenario.audit.items() if v is not None})
     merged.update({k: v for k, v in report.audit.items() if v not in (None, [], "")})
+    # whoever acknowledged a step took part: recorded from the steps, not typed in again
+    merged["participants"] = [*merged["participants"], *acknowledgers(report)]
     return merged
+
+
+def acknowledgers(report: Report) -> list[dict[str, str]]:
+    """Each acknowledged manual step as a participant: who, `acknowledged STEP`, when (UTC)."""
+    from .view import wall  # view builds on this module: imported when used
+
+    done = sorted(
+        (m for m in report.manual_steps if m.by and m.done_t is not None),
+        key=lambda m: m.done_t or 0.0,
+    )
+    return [
+        {
+            "name": str(m.by),
+            "role": f"acknowledged {m.name}",
+            "at": wall(report, m.done_t),
+        }
+        for m in done
+    ]
 
 
 def parse_participant(text: str) -> dict[str, str]:

@@ -41,6 +41,7 @@ from .journal import JournalError
 from .live_record import LiveRecord
 from .lock import TargetLocked
 from .manual import AckInbox, ManualSteps, acknowledge_from_terminal
+from .preflight import refuse_unknown_services
 from .preparation import build_probes, steady_tracker, traffic_config, unresolvable_secret
 from .record import DrillRecord, InvalidRun, RunOptions
 from .scheduler import MissedTicks, freeze_heap
@@ -97,7 +98,7 @@ class Drill:
         self._traffic: Any = None
         self._ledgers: list[Any] = []
         self._tracker: Any = None
-        self._inbox = AckInbox(self.run_dir)
+        self._inbox = AckInbox(self.run_dir, self.manual)  # publishes the steps for `ack`
         self._main_task: asyncio.Task[Any] | None = None
         self._recovered = False
         self._unreverted: list[Unreverted] = []
@@ -212,6 +213,7 @@ class Drill:
         self._journal.target_ready(target.name, target.spec(), started=target.started)
         services = self._services_used()
         problems = await self._blocking(target.preflight, services)
+        refuse_unknown_services(problems, self.scenario, self.scenario_path)  # exit 2
         if problems:
             raise DrillAborted("preflight failed: " + "; ".join(problems))
         variables = {f"target.{k}": v for k, v in (await self._blocking(target.variables)).items()}
@@ -313,7 +315,7 @@ class Drill:
         guard = GuardrailWatch(self.scenario.guardrails, self._lock)
         traffic_watch = TrafficWatch(self._traffic, self.timeline) if self._traffic else None
         if not self.options.ci and self.scenario.manual_steps:
-            acknowledge_from_terminal(self.manual, self._ack, self._stop.is_set)
+            acknowledge_from_terminal(self.manual, self._ack, self._stop.is_set, self._say)
         while not self._stop.is_set():
             now = self._now()
             latest = None

@@ -7,10 +7,8 @@ Pydantic reports errors against the data path; we translate each into
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
@@ -19,7 +17,7 @@ from pydantic_core import ErrorDetails
 
 from .credentials import credential_problems
 from .model import FAULT_ACTIONS, Scenario, Suite
-from .problems import Problem, ScenarioError, field_path
+from .problems import Problem, ScenarioError, did_you_mean, field_path
 from .references import ReferenceProblem, find_problems
 from .source import DataPath, SourceDocument, load_source
 from .target_types import LOCAL_FAULTS, target_kind
@@ -84,7 +82,7 @@ def validate_source(source: SourceDocument) -> Document:
         if kind is None:
             message = "missing; expected 'Scenario' or 'Suite'"
         else:
-            message = f"expected 'Scenario' or 'Suite', found {_found(kind)}" + _did_you_mean(
+            message = f"expected 'Scenario' or 'Suite', found {_found(kind)}" + did_you_mean(
                 str(kind), list(_KINDS)
             )
         raise ScenarioError([Problem(source.file, line, col, "kind", message)])
@@ -168,11 +166,6 @@ def _unsupported_faults(source: SourceDocument, target_type: str) -> list[Proble
 
 
 # --------------------------------------------------------------------------- error translation
-
-
-def _did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _child(node: Any, part: int | str) -> tuple[bool, Any]:
@@ -289,14 +282,14 @@ def _message(error: ErrorDetails, root: type[BaseModel], data: Any) -> str:
     if kind == "extra_forbidden":
         model = _model_at(root, loc, data)
         allowed = [f.alias or n for n, f in model.model_fields.items()] if model else []
-        hint = _did_you_mean(str(loc[-1]), allowed)
+        hint = did_you_mean(str(loc[-1]), allowed)
         listing = f"; allowed here: {', '.join(allowed)}" if allowed and not hint else ""
         return f"unknown field '{loc[-1]}'{hint}{listing}"
     if kind == "union_tag_invalid":
         expected = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",")]
         tag = str(ctx.get("tag"))
         field = ctx.get("discriminator", "").strip("'")
-        hint = _did_you_mean(tag, expected).removeprefix("; ")
+        hint = did_you_mean(tag, expected).removeprefix("; ")
         return f"unknown {field} '{tag}'; {hint + ' ' if hint else ''}expected one of: {', '.join(expected)}"
     if kind == "union_tag_not_found":
         field = str(ctx.get("discriminator", "")).strip("'")
@@ -306,7 +299,7 @@ def _message(error: ErrorDetails, root: type[BaseModel], data: Any) -> str:
         choices = [
             c.strip().strip("'") for c in wanted.replace(" or ", ",").split(",") if c.strip()
         ]
-        return f"expected {wanted}, found {_found(value)}" + _did_you_mean(str(value), choices)
+        return f"expected {wanted}, found {_found(value)}" + did_you_mean(str(value), choices)
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
     if kind == "string_pattern_mismatch":

@@ -6,7 +6,15 @@ type a scenario names (or a journal records) and talk to the driver it builds.
 
 from __future__ import annotations
 
-from .base import FaultAction, FaultPlan, Health, Target, TargetError, UnsupportedFault
+from .base import (
+    FaultAction,
+    FaultPlan,
+    Health,
+    Target,
+    TargetError,
+    UnknownService,
+    UnsupportedFault,
+)
 from .registry import TargetType, make_target, register, target_from_spec, target_type
 
 __all__ = [
@@ -16,6 +24,7 @@ __all__ = [
     "Target",
     "TargetError",
     "TargetType",
+    "UnknownService",
     "UnsupportedFault",
     "make_target",
     "register",

@@ -29,6 +29,21 @@ class UnsupportedFault(TargetError):
     """This target cannot apply this kind of fault (e.g. latency without netem)."""
 
 
+class UnknownService(str):
+    """A preflight problem naming a service the target does not have.
+
+    Bad input, not a target in trouble: the drill is refused (exit 2) before anything is
+    applied, where other preflight problems abort it (exit 3).
+    """
+
+    service: str
+
+    def __new__(cls, service: str, message: str) -> UnknownService:
+        problem = super().__new__(cls, message)
+        problem.service = service
+        return problem
+
+
 @dataclass(frozen=True)
 class FaultPlan:
     """What applying a fault will change, and the data needed to undo it. JSON-serialisable."""
@@ -156,7 +171,10 @@ class Target:
         return False
 
     def preflight(self, services: set[str]) -> list[str]:
-        """Problems that stop the drill before anything is touched (unknown service, not staging)."""
+        """Problems that stop the drill before anything is touched (unknown service, not staging).
+
+        A service the target does not have is an `UnknownService`: refused as bad input.
+        """
         return []
 
     def variables(self) -> dict[str, str]:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.budget import TargetTimings
+from ..scenarios.model import SandboxTarget, Scenario
+from ..scenarios.source import DataPath
 from ..scenarios.target_types import BUILTIN_KINDS, TargetKind, register_kind, unregister_kind
 from .base import Target, TargetError
 
@@ -46,9 +48,10 @@ class TargetType:
     lock_identity: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _without_settings
     lock_dir: Callable[[Mapping[str, Any]], Path | None] = _no_lock_dir  # None: the user's
     offline_timings: Callable[[Any], TargetTimings | None] = _unknown_offline
-    # problems found on this machine without contacting the target: (field under `target`,
-    # message); `validate`, `plan` and `run` refuse the scenario on them (exit 2)
-    local_problems: Callable[[Any], list[tuple[str, str]]] = lambda model: []
+    # problems in a scenario found without contacting its target (a state dir of user files,
+    # a service its topology lacks): (data path in the scenario, message); `validate`, `plan`
+    # and `run` refuse the scenario on them at that path's line (exit 2)
+    local_problems: Callable[[Scenario], list[tuple[DataPath, str]]] = lambda scenario: []
 
     @property
     def name(self) -> str:
@@ -76,11 +79,29 @@ def _sandbox_state_dir(spec: Mapping[str, Any]) -> Path:
     return resolve_state_dir(spec.get("state_dir"))
 
 
-def _sandbox_dir_problems(model: Any) -> list[tuple[str, str]]:
-    from ..sandbox.startup import foreign_state_dir
+def sandbox_services() -> set[str]:
+    """Every service name the sandbox resolves, known from its topology alone."""
+    from ..sandbox.topology import COMPONENTS, GROUPS
+    from .sandbox.driver import API_ALIASES
 
-    problem = foreign_state_dir(_sandbox_state_dir({"state_dir": model.state_dir}))
-    return [("state_dir", problem)] if problem else []
+    return {*COMPONENTS, *GROUPS, *API_ALIASES}
+
+
+def _sandbox_problems(scenario: Scenario) -> list[tuple[DataPath, str]]:
+    """A state dir of user files; services and links the sandbox's topology does not have."""
+    from ..sandbox.startup import foreign_state_dir
+    from ..sandbox.topology import link_pairs
+    from ..scenarios.services import unknown_links, unknown_services
+
+    assert isinstance(scenario.target, SandboxTarget)  # the registry chose this by its type
+    problems: list[tuple[DataPath, str]] = []
+    state_dir = foreign_state_dir(_sandbox_state_dir({"state_dir": scenario.target.state_dir}))
+    if state_dir:
+        problems.append((("target", "state_dir"), state_dir))
+    problems += unknown_services(scenario, sandbox_services(), "sandbox")
+    named = {path for path, _ in problems}  # a link with an unknown end is one problem
+    links = unknown_links(scenario, set(link_pairs()), "sandbox")
+    return problems + [(path, message) for path, message in links if path not in named]
 
 
 def _docker(model: Any) -> Target:
@@ -132,7 +153,7 @@ _TYPES["sandbox"] = TargetType(
     lock_identity=lambda spec: {"state_dir": str(_sandbox_state_dir(spec))},
     lock_dir=_sandbox_state_dir,
     offline_timings=lambda model: _sandbox(model).timings(),
-    local_problems=lambda model: _sandbox_dir_problems(model),
+    local_problems=_sandbox_problems,
 )
 # plans of faults the drill performs itself (command, load surge); "command" and "traffic"
 # name the same driver in journals written before the local driver existed
@@ -204,6 +225,6 @@ def lock_identity(driver: str, spec: Mapping[str, Any]) -> tuple[Mapping[str, An
     return found.lock_identity(spec), found.lock_dir(spec)
 
 
-def local_problems(model: Any) -> list[tuple[str, str]]:
-    """What this machine already says is wrong with a target (e.g. a state dir of user files)."""
-    return target_type(model.type).local_problems(model)
+def local_problems(scenario: Scenario) -> list[tuple[DataPath, str]]:
+    """What is wrong with a scenario's use of its target, known without contacting it."""
+    return target_type(scenario.target.type).local_problems(scenario)

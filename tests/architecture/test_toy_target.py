@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gameday.cli import main
 from gameday.runners.console import make_view
 from gameday.runners.engine import run_drill
 from gameday.runners.journal import read_journal
@@ -93,6 +94,29 @@ def test_a_toy_that_never_comes_back_fails(toy: None, tmp_path: Path) -> None:
     report, _ = _drill(tmp_path, "2s", "")
     assert report["verdict"] == "failed"
     assert report["exit_code"] == 1
+
+
+def test_a_service_the_target_lacks_is_refused_at_preflight_with_nothing_applied(
+    toy: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the toy's services are known only by asking it (as Docker's and Kubernetes'): validate
+    # passes, the run is refused at preflight as bad input (exit 2), not aborted (exit 3)
+    path = tmp_path / "toy.yaml"
+    text = SCENARIO.format(recovery="30s", duration="").replace("service: web", "service: wbe")
+    path.write_text(text, encoding="utf-8")
+    assert main(["validate", str(path)]) == 0
+    reports = tmp_path / "reports"
+    assert main(["run", "--ci", "--report-dir", str(reports), str(path)]) == 2
+    err = capsys.readouterr().err
+    line = text.splitlines().index("    service: wbe") + 1
+    assert f"faults[0].service (line {line}): unknown service 'wbe'; the toy has: web" in err
+    assert "nothing was run" in err and "Traceback" not in err
+    # nothing applied; the journal closed, the lock released, the server it started stopped
+    (journal,) = reports.glob("*/journal.jsonl")
+    kinds = [json.loads(line)["kind"] for line in journal.read_text().splitlines()]
+    assert "fault.planned" not in kinds and "fault.applied" not in kinds
+    assert kinds[-1] == "drill.finished" and not read_journal(journal).pending()
+    assert not any(s.poll() is None for s in ToyDriver.servers.values())
 
 
 def test_a_fault_the_target_does_not_perform_is_a_validation_error(

@@ -19,7 +19,14 @@ from gameday.ports import free_port
 from gameday.scenarios.model import CrashFault, Strict
 from gameday.scenarios.target_types import TargetKind
 from gameday.targets import registry
-from gameday.targets.base import FaultAction, FaultPlan, Health, Target, TargetError
+from gameday.targets.base import (
+    FaultAction,
+    FaultPlan,
+    Health,
+    Target,
+    TargetError,
+    UnknownService,
+)
 from gameday.targets.registry import TargetType
 
 
@@ -73,7 +80,11 @@ class ToyDriver(Target):
         return {"url": f"http://127.0.0.1:{self.port}"}
 
     def preflight(self, services: set[str]) -> list[str]:
-        return [f"unknown service {s!r}; the toy has: web" for s in services if s != "web"]
+        return [
+            UnknownService(s, f"unknown service {s!r}; the toy has: web")
+            for s in sorted(services)
+            if s != "web"
+        ]
 
     def health(self) -> Health:
         return Health(self.listening(), "listening" if self.listening() else "down")

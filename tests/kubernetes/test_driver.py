@@ -18,7 +18,7 @@ from gameday.scenarios.model import (
     PauseFault,
     StopFault,
 )
-from gameday.targets.base import FaultPlan, TargetError, UnsupportedFault
+from gameday.targets.base import FaultPlan, TargetError, UnknownService, UnsupportedFault
 from gameday.targets.kubernetes import (
     MANAGED_BY,
     RUN_LABEL,
@@ -60,8 +60,11 @@ def test_preflight_resolves_names_and_groups(make_env: Any) -> None:
     _, _, d = make_env()
     assert d.preflight({"db-primary", "api-a", "site-a", "apis"}) == []
     assert selector_string(d.resolve("site-a")) == "group.gameday.dev/site-a"
-    problems = d.preflight({"db-primery"})
-    assert len(problems) == 1 and "app.kubernetes.io/name=db-primery" in problems[0]
+    (problem,) = d.preflight({"db-primery"})
+    assert "app.kubernetes.io/name=db-primery" in problem
+    # bad input, refused with exit 2 before anything is applied, with the closest name
+    assert isinstance(problem, UnknownService) and problem.service == "db-primery"
+    assert problem.endswith("(did you mean 'db-primary'?)")
 
 
 def test_preflight_refuses_a_namespace_not_marked_staging(make_env: Any) -> None:

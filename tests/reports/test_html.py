@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from gameday.analysis.timeline import Sample
-from gameday.reports.audit import apply_audit
+from gameday.reports.audit import apply_audit, effective_audit
 from gameday.reports.chart import MAX_BUCKETS, timeline_svg
 from gameday.reports.html import render_html
 from gameday.reports.model import Report
@@ -83,6 +83,25 @@ def test_failed_drill_shows_reasons_deviations_findings_people(failed: Report) -
     assert "declare-incident" in html and ">ana<" in html  # manual step: who
     assert "SuccessRateDrop" in html  # alerts in the evidence appendix
     assert "NIST 800-53 CP-4(c)" in html  # the control each section serves
+
+
+def test_who_acknowledged_a_step_is_a_participant_with_the_time(failed: Report) -> None:
+    report = apply_audit(failed, participants=["Bo Chen:scribe"])
+    (step,) = report.manual_steps
+    assert step.by == "ana" and step.done_t is not None
+    people = effective_audit(report)["participants"]
+    when = report.clock().wall(step.done_t).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    assert people == [
+        {"name": "Bo Chen", "role": "scribe"},
+        {"name": "ana", "role": "acknowledged declare-incident", "at": when},
+    ]
+    html = render_html(report)
+    table = html[html.index('id="participants"') :]
+    table = table[: table.index("</table>")]
+    assert (
+        f'<td>ana</td><td>acknowledged declare-incident</td><td class="mono">{when}</td>' in table
+    )
+    assert '<td>Bo Chen</td><td>scribe</td><td class="mono"></td>' in table
 
 
 def test_untrusted_text_is_escaped_and_secrets_stay_out(failed: Report) -> None:

@@ -28,7 +28,8 @@ from gameday.scenarios.model import (
     PauseFault,
     SandboxSettings,
 )
-from gameday.targets import TargetError
+from gameday.targets import TargetError, UnknownService
+from gameday.targets.registry import sandbox_services
 from gameday.targets.sandbox import SandboxDriver, proc_state
 
 pytestmark = pytest.mark.slow
@@ -84,6 +85,9 @@ def test_preflight_names_unknown_services(driver: SandboxDriver) -> None:
         "unknown service 'db-primry' (did you mean 'db-primary'?); the sandbox has: "
         + ", ".join(sorted(driver.known_services()))
     ]
+    assert isinstance(problems[0], UnknownService)  # bad input: exit 2, nothing applied
+    # `validate` knows the same names from the topology alone, without a running sandbox
+    assert set(driver.known_services()) == sandbox_services()
     v = driver.variables()
     assert "target_session_attrs=read-write" in v["db_dsn"]
     assert driver.secrets() == [v["db_password"]]

@@ -12,6 +12,12 @@ import yaml
 from gameday.scenarios.loader import load_document, load_suite_scenarios
 from gameday.scenarios.model import Scenario, Suite
 from gameday.scenarios.schema import scenario_json_schema
+from gameday.scenarios.units import (
+    DURATION_PATTERN,
+    PERCENT_PATTERN,
+    parse_duration,
+    parse_percent,
+)
 from tests.conftest import LIBRARY, REPO
 
 LIBRARY_FILES = sorted(LIBRARY.glob("*.yaml"))
@@ -58,6 +64,41 @@ def test_json_schema_rejects_what_the_model_rejects() -> None:
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, schema)
+
+
+def test_json_schema_takes_durations_as_people_write_them() -> None:
+    data = yaml.safe_load((LIBRARY / "db-primary-crash.yaml").read_text(encoding="utf-8"))
+    schema = scenario_json_schema()
+    for written in ("250 ms", "1.5s", "2m30s", "1h 30m"):
+        jsonschema.validate({**data, "objectives": {"recovery_time": written}}, schema)
+
+
+def _defaults(node: object) -> list[tuple[dict[str, object], object]]:
+    """Every (field schema, default) pair in a JSON Schema."""
+    found = []
+    if isinstance(node, dict):
+        if "default" in node:
+            found.append((node, node["default"]))
+        for child in node.values():
+            found.extend(_defaults(child))
+    elif isinstance(node, list):
+        for child in node:
+            found.extend(_defaults(child))
+    return found
+
+
+def test_json_schema_defaults_are_written_as_in_a_scenario() -> None:
+    # `every` defaults to `500ms` in the schema, as a person would write it, not 0.5
+    schema = scenario_json_schema()
+    probe = schema["$defs"]["HttpProbe"]["properties"]
+    assert (probe["every"]["default"], probe["timeout"]["default"]) == ("500ms", "2s")
+    assert schema["$defs"]["Objectives"]["properties"]["recovery_time"]["default"] == "15m"
+    units = {DURATION_PATTERN: parse_duration, PERCENT_PATTERN: parse_percent}
+    for field, default in _defaults(schema):
+        parse = units.get(str(field.get("pattern")))
+        if parse is not None:
+            assert isinstance(default, str), (field.get("title"), default)
+            parse(default)
 
 
 def test_committed_schema_is_current() -> None:

@@ -113,6 +113,18 @@ def test_bad_duration(write_yaml: WriteYaml) -> None:
     assert "found '5 seconds'" in p.message
 
 
+def test_durations_load_as_people_write_them(write_yaml: WriteYaml) -> None:
+    text = VALID.replace("stable_for: 5s", "stable_for: 2m 30s").replace("at: 5s", "at: 250 ms")
+    scenario = load_scenario(write_yaml(text))
+    assert (scenario.steady_state.stable_for, scenario.faults[0].at) == (150.0, 0.25)
+
+
+def test_an_ambiguous_duration_says_why_at_its_line(write_yaml: WriteYaml) -> None:
+    p = only_problem(write_yaml(VALID.replace("at: 5s", "at: 1m30")))
+    assert (p.line, p.column, p.field) == (15, 9, "faults[0].at")
+    assert p.message.endswith("found '1m30': 30 has no unit (ms, s, m, h or d)")
+
+
 @pytest.mark.parametrize("at", ["1" + "0" * 5000 + "s", "8d", "168h1ms"])
 def test_a_duration_beyond_a_week_is_refused(write_yaml: WriteYaml, at: str) -> None:
     # 1 followed by 5,000 zeros overflowed to infinity and crashed `plan` and `run`

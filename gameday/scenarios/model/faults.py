@@ -124,6 +124,10 @@ class LatencyFault(FaultBase):
     def subject(self) -> str:
         return self.link or str(self.service)
 
+    def target_services(self) -> list[str]:
+        """The service, or both ends of the link: preflight resolves each."""
+        return self.link.split("->") if self.link else [str(self.service)]
+
 
 class LoadSurgeFault(FaultBase):
     """Multiply the synthetic users: ramp up, hold, return."""

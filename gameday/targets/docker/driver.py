@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from ...analysis.budget import TargetTimings
 from ...scenarios.model import DockerTarget
-from ..base import FaultAction, Health, Target, TargetError, UnsupportedFault
+from ..base import FaultAction, Health, Target, TargetError, UnknownService, UnsupportedFault
 from . import netns
 from .relay import TcpRelay
 from .sdk import Ref, not_found
@@ -207,7 +207,7 @@ class DockerDriver(Target):
             problems.append(f"no container matches {' and '.join(self._filters())}")
         for service in sorted(services):
             if not known.get(service):
-                problems.append(self._unknown(service, list(known)))
+                problems.append(UnknownService(service, self._unknown(service, list(known))))
         health = self.health()
         if not health.ok:
             problems.append(f"the docker target is not healthy: {health.summary}")

@@ -8,6 +8,7 @@ revert add an audit Event (``events``) around them.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import re
 import secrets
 import threading
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ...scenarios.model import AnyFault, KubernetesTarget
-from ..base import FaultAction, FaultPlan, Health, Target, TargetError
+from ..base import FaultAction, FaultPlan, Health, Target, TargetError, UnknownService
 from .api import (
     CHAOS_GROUP,
     CHAOS_KINDS,
@@ -172,15 +173,31 @@ class KubernetesDriver(Target):
 
     def resolve(self, service: str) -> dict[str, Any]:
         """The selector of pods a service stands for; TargetError when no pod matches."""
+        found = self._find(service)
+        if found is None:
+            raise TargetError(self._unknown(service))
+        return found
+
+    def _find(self, service: str) -> dict[str, Any] | None:
         by_name = self.selector(service)
         if self.pods(by_name):
             return by_name
         by_group = self.selector("group:" + service)
-        if self.pods(by_group):
-            return by_group
-        raise TargetError(
+        return by_group if self.pods(by_group) else None
+
+    def _unknown(self, service: str) -> UnknownService:
+        """No pod carries the service's name or group label; names a close one the pods carry."""
+        names: set[str] = set()
+        for pod in self.pods({}):
+            labels = pod.metadata.labels or {}
+            names.add(str(labels.get(self.selector_label) or ""))
+            names.update(k.removeprefix(GROUP_PREFIX) for k in labels if k.startswith(GROUP_PREFIX))
+        close = difflib.get_close_matches(service, sorted(names - {""}), n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return UnknownService(
+            service,
             f"no pod in namespace {self.namespace} carries {self.selector_label}={service} "
-            f"or the label {GROUP_PREFIX}{service}"
+            f"or the label {GROUP_PREFIX}{service}{hint}",
         )
 
     def pods(self, selector: Mapping[str, Any]) -> list[Any]:
@@ -290,8 +307,9 @@ class KubernetesDriver(Target):
             )
         for service in sorted(services):
             try:
-                self.resolve(service)
-            except TargetError as exc:
+                if self._find(service) is None:
+                    problems.append(self._unknown(service))
+            except TargetError as exc:  # the API refused or failed: not the scenario's mistake
                 problems.append(str(exc))
         return problems
 

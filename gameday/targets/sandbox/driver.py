@@ -25,7 +25,7 @@ from ...sandbox.state import (
     resolve_state_dir,
 )
 from ...scenarios.model import SandboxSettings as Overrides
-from ..base import Health, Target, TargetError
+from ..base import Health, Target, TargetError, UnknownService
 
 DRIVER = "sandbox"
 # what promoting a standby takes on this machine after the threshold is reached
@@ -241,7 +241,7 @@ class SandboxDriver(Target):
         known = self.known_services()
         for service in sorted(services):
             if service not in known:
-                problems.append(unknown_name(service, list(known)))
+                problems.append(UnknownService(service, unknown_name(service, list(known))))
         health = self.health()
         if not health.ok:
             problems.append(f"the sandbox is not healthy: {health.summary}")
