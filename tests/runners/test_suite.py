@@ -175,6 +175,20 @@ def test_sigint_in_the_first_scenario_stops_the_whole_suite(tmp_path: Path) -> N
     assert "suite verdict: aborted" in console and "Traceback" not in console
 
 
+def test_a_stop_while_a_fault_is_being_applied_reverts_it_once_applied(tmp_path: Path) -> None:
+    # Ctrl-C while the first fault's apply still runs: it used to be left in force, unreverted
+    proc, reports = first_scenario_injecting(tmp_path, applying="2")
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=120)
+    console = (tmp_path / "console.log").read_text()
+    assert code == 3, console
+    assert (tmp_path / "first-undone").exists(), console
+    assert not (tmp_path / "second-applied").exists()
+    (journal,) = reports.glob("first-*/journal.jsonl")
+    kinds = [json.loads(line)["kind"] for line in journal.read_text().splitlines()]
+    assert "fault.reverted" in kinds and "Traceback" not in console
+
+
 def test_a_stop_signal_before_a_drill_starts_cancels_it_before_it_injects(
     toy: None, tmp_path: Path
 ) -> None:
