@@ -315,3 +315,36 @@ def test_the_manual_steps_of_every_scenario_are_on_one_timeline(tmp_path: Path) 
     ]
     md = (suite_dir(reports) / "suite.md").read_text()
     assert "| first | declare | on-call |" in md and "Bo Chen" in md
+
+
+def test_a_guardrail_abort_stops_the_suite_even_without_stop_on_failure(
+    toy: None, tmp_path: Path
+) -> None:
+    first = write_scenario(tmp_path, "first", duration="60s", recovery="2m")
+    scenario = tmp_path / first
+    scenario.write_text(scenario.read_text() + "guardrails:\n  max_duration: 4s\n")
+    files = [first, write_scenario(tmp_path, "second")]
+    reports = tmp_path / "reports"
+    path = write_suite(tmp_path, files, stop_on_failure=False)
+    assert main(["run", "--ci", "--report-dir", str(reports), str(path)]) == 3
+    assert (tmp_path / "first-undone").exists()
+    assert not (tmp_path / "second-applied").exists()
+    data = suite_json(reports)
+    assert data["verdict"] == "aborted" and data["stopped"]["at"] == "first"
+    assert "max_duration" in data["stopped"]["why"]
+    assert data["scenarios"][1]["status"] == "not run"
+
+
+def test_what_would_refuse_a_later_scenario_refuses_the_suite_before_anything_runs(
+    toy: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --ci never prompts: a required manual step in the suite is refused up front, exit 2
+    steps = "manual_steps:\n  - {name: declare, deadline: 1m}\n"
+    files = [write_scenario(tmp_path, "first"), write_scenario(tmp_path, "second")]
+    reports = tmp_path / "reports"
+    path = write_suite(tmp_path, files, steps=steps)
+    assert main(["run", "--ci", "--report-dir", str(reports), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'first.yaml'}: --ci runs never prompt" in err
+    assert "nothing was run." in err and "Traceback" not in err
+    assert not reports.exists() and not (tmp_path / "first-applied").exists()
