@@ -219,7 +219,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         **({"operator": args.operator} if args.operator else {}),
     )
     if isinstance(document, Suite):
-        return _run_suite(args, document, members, options)
+        from .reports.suite_session import run_suite_session
+
+        return run_suite_session(document, Path(args.path), members, options)
     with held_stop_signals():  # a stop while the report is written must not kill the runner
         return _run_one(args, *runs[0], options)
 
@@ -260,54 +262,6 @@ def _run_one(args: argparse.Namespace, path: Path, scenario: Scenario, options: 
             )
         return EXIT_ERROR
     return outcome.exit_code
-
-
-def _run_suite(
-    args: argparse.Namespace,
-    suite: Suite,
-    members: list[tuple[Path, Scenario]],
-    options: RunOptions,
-) -> int:
-    """A suite as one drill session: its record in <report-dir>/<suite>-<utc>/ (reports/suite.py)."""
-    from .reports.suite import SuiteRecord
-    from .runners.console import make_view
-    from .runners.interrupts import held_stop_signals
-    from .runners.live_record import RecordUnwritable
-    from .runners.lost_console import GuardedView
-    from .runners.suite import refusals, run_suite
-
-    problems = refusals(members, options.ci)
-    if problems:
-        from rich.markup import escape
-
-        for problem in problems:
-            _console(stderr=True).print(f"[red]error[/red]: {escape(problem)}")
-        _console(stderr=True).print("nothing was run.")
-        return EXIT_INVALID
-    # one session: a stop at any moment, between drills and while a record is written too
-    with held_stop_signals() as held:
-        try:
-            record = SuiteRecord.start(
-                suite,
-                Path(args.path),
-                members,
-                options.report_root,
-                operator=options.operator,
-                out=_console(),
-                err=_console(stderr=True),
-            )
-        except RecordUnwritable as exc:
-            _console(stderr=True).print(f"[red]error[/red]: {exc}")
-            return EXIT_INVALID
-        outcome = run_suite(
-            members,
-            options,
-            start=lambda i: record.starting(i, GuardedView(make_view(args.ci))),
-            finish=record.finish,
-            stop_on_failure=suite.stop_on_failure,
-            held=held,
-        )
-        return record.close(outcome)
 
 
 # --------------------------------------------------------------------------- recover / ack
