@@ -75,7 +75,7 @@ class SuiteRecord:
             "exit_code": None,
             "reason": "",
             "stopped": None,
-            "started": started.isoformat(timespec="seconds"),
+            "started": _iso(started),
             "ended": None,
             "operator": operator,
             "runner": {"pid": pid, "start_ticks": proc_start_ticks(pid), "host": _host()},
@@ -218,7 +218,7 @@ def conclude(
         exit_code=verdict.exit_code,
         reason=_reason(data, stop),
         stopped=None if stop is None else {"at": stop[0], "why": stop[1]},
-        ended=datetime.now(UTC).isoformat(timespec="seconds"),
+        ended=_iso(datetime.now(UTC)),
         participants=_participants(reports),
         manual_steps=_manual_timeline(reports),
     )

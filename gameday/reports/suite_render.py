@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..scenarios.units import human_duration
 from .formats import JUNIT_XML
 from .junit import render_junit
 from .markdown import _md as md
 from .report import Report
+from .summary import print_table
 
 SUITE_MD = "suite.md"
 _ICONS = {"passed": "✅", "failed": "❌", "aborted": "⚠️", "error": "💥", "invalid": "⛔"}
@@ -94,10 +98,15 @@ def render_suite_markdown(data: Mapping[str, Any], directory: Path | None = None
 
 
 def print_suite(out: Console, data: Mapping[str, Any], directory: Path) -> None:
-    """The suite's summary table on the console, its verdict and where its record is."""
-    table = Table(title=f"suite {data['suite']}", title_justify="left")
+    """The suite's summary table, where its record is, and one closing verdict line."""
+    log = not out.is_terminal
+    table = Table(
+        title=f"suite {data['suite']}",
+        title_justify="left",
+        box=box.ASCII if log else box.HEAVY_HEAD,
+    )
     for column in ("#", "scenario", "verdict", "exit", "why", "run"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=log)
     for i, e in enumerate(data["scenarios"], 1):
         verdict = str(e["verdict"] or e["status"])
         colour = _COLOURS.get(verdict, "red" if e["verdict"] else "dim")
@@ -106,13 +115,19 @@ def print_suite(out: Console, data: Mapping[str, Any], directory: Path) -> None:
             escape(e["name"]),
             f"[{colour}]{escape(verdict)}[/{colour}]",
             "" if e["exit_code"] is None else str(e["exit_code"]),
-            "" if e["verdict"] == "passed" else escape(e["reason"]),
+            "" if e["verdict"] == "passed" else escape(" ".join(str(e["reason"]).split())),
             escape(str(e.get("run_id") or "")),
         )
-    out.print(table)
+    print_table(out, table, log)
+    out.print(f"suite report: {directory / SUITE_MD}  (runs beside it in {directory.parent})")
     verdict = str(data["verdict"])
     colour = _COLOURS.get(verdict, "red")
+    took = datetime.fromisoformat(data["ended"]) - datetime.fromisoformat(data["started"])
+    reason = " ".join(str(data["reason"]).split())
     out.print(
-        f"suite verdict: [{colour}]{escape(verdict)}[/{colour}] ({escape(str(data['reason']))})"
+        f"verdict: [{colour}]{escape(verdict)}[/{colour}] (exit {data['exit_code']}) — suite "
+        f"{escape(data['suite'])}, {len(data['scenarios'])} scenarios, "
+        f"{human_duration(took.total_seconds())}: {escape(reason)}",
+        soft_wrap=True,
+        crop=False,
     )
-    out.print(f"suite report: {directory / SUITE_MD}  (runs beside it in {directory.parent})")

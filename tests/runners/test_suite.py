@@ -172,7 +172,10 @@ def test_sigint_in_the_first_scenario_stops_the_whole_suite(tmp_path: Path) -> N
     assert never["reason"] == "not run: the suite stopped at first (interrupted by SIGINT)"
     md = (suite_dir(reports) / "suite.md").read_text()
     assert "not run: the suite stopped at first (interrupted by SIGINT)" in md
-    assert "suite verdict: aborted" in console and "Traceback" not in console
+    # one closing line: the suite's verdict
+    last = console.splitlines()[-1]
+    assert last.startswith("verdict: aborted (exit 3) — suite drill-day, 2 scenarios, "), last
+    assert last.endswith(": stopped at first: interrupted by SIGINT") and "Traceback" not in console
 
 
 def test_a_stop_while_a_fault_is_being_applied_reverts_it_once_applied(tmp_path: Path) -> None:
