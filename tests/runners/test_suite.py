@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,7 @@ import pytest
 from gameday.cli import main
 from tests.conftest import REPO
 
-from ..architecture.toy_target import toy_registered
-from .test_lost_console import LAUNCH
+from ..architecture.toy_target import toy_cli, toy_registered
 from .test_verdict_truth import sh
 
 pytestmark = pytest.mark.slow
@@ -114,7 +112,7 @@ def launch(tmp: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "GAMEDAY_HOME": str(tmp / "home"), "PYTHONPATH": str(REPO)}
     log = (tmp / "console.log").open("w")
     return subprocess.Popen(
-        [sys.executable, "-c", LAUNCH, *args],
+        toy_cli(*args),
         cwd=REPO,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -293,7 +291,7 @@ def test_the_manual_steps_of_every_scenario_are_on_one_timeline(tmp_path: Path) 
     for name, who in (("first", "Ana Silva"), ("second", "Bo Chen")):
         wait_for(tmp_path / f"{name}-applied", proc)
         ack = subprocess.run(
-            [sys.executable, "-c", LAUNCH, "ack", "declare", "--by", who],
+            toy_cli("ack", "declare", "--by", who),
             cwd=REPO,
             env={**os.environ, "GAMEDAY_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)},
             capture_output=True,
