@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .analysis.verdict import Verdict, worst
+from .analysis.verdict import Verdict
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from .analysis.budget import TargetTimings
-    from .reports.model import Report
+    from .runners.record import RunOptions
     from .scenarios.model import Scenario, Suite
     from .scenarios.problems import Problem
 
@@ -184,14 +184,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from .runners.console import make_view
-    from .runners.engine import InvalidRun, run_drill
     from .runners.interrupts import held_stop_signals
-    from .runners.lost_console import GuardedView
     from .runners.record import RunOptions
-    from .scenarios.model import Scenario
+    from .scenarios.model import Scenario, Suite
     from .scenarios.problems import ScenarioError
 
     try:
@@ -199,12 +194,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         return _report_problems(exc)
     runs = [(Path(args.path), document)] if isinstance(document, Scenario) else members
-    stop_on_failure = getattr(document, "stop_on_failure", True)
     from .reports.audit import AuditInputError, load_findings, parse_participant
-    from .reports.publish import publish, publish_suite
     from .reports.render import check_sign_key
     from .reports.signing import SigningKeyError
-    from .reports.summary import print_summary
 
     try:
         # every input is checked before anything runs: a bad key found after a drill is too late
@@ -226,54 +218,50 @@ def cmd_run(args: argparse.Namespace) -> int:
         findings=Path(args.findings) if args.findings else None,
         **({"operator": args.operator} if args.operator else {}),
     )
-    verdicts: list[Verdict] = []
-    out = _console()
-    reports: list[Report] = []
-    # a stop signal outside a drill (while a report is written) is held, never fatal
-    with held_stop_signals() as held:
-        for i, (path, scenario) in enumerate(runs):
-            if held:  # a stop while the previous report was written: nothing more runs
-                out.print(f"stopping: {held[0]} received; {len(runs) - i} scenario(s) not run")
-                verdicts.append(Verdict.ABORTED)
-                break
-            suite = (i + 1, len(runs)) if len(runs) > 1 else None
-            try:
-                view = GuardedView(make_view(args.ci))
-                record = run_drill(scenario, path, replace(options, suite_position=suite), view)
-            except InvalidRun as exc:
-                _console(stderr=True).print(f"[red]error[/red]: {path}: {exc}")
-                _console(stderr=True).print("nothing was run.")
-                return EXIT_INVALID
-            try:
-                outcome = publish(record)
-            except OSError as exc:  # after faults: never a traceback, and say where the record is
-                _console(stderr=True).print(
-                    f"[red]error[/red]: the drill ran but its report could not be written to "
-                    f"{record.run_dir}: {exc.strerror or exc}; once there is room, "
-                    f"`gameday report rebuild {record.run_dir}` writes it"
-                )
-                return EXIT_ERROR
-            try:
-                print_summary(out, outcome.report, outcome.run_dir, outcome.written)
-            except OSError as exc:
-                view.lose(exc)
-            if view.lost is not None:
-                with contextlib.suppress(OSError):
-                    _console(stderr=True).print(
-                        f"[red]error[/red]: the console could not be written ({view.lost}); the "
-                        f"drill ran to its end and its report is in {outcome.run_dir}"
-                    )
-                return EXIT_ERROR
-            reports.append(outcome.report)
-            verdicts.append(outcome.verdict)
-            if outcome.verdict is not Verdict.PASSED and stop_on_failure and len(runs) > 1:
-                out.print("stopping the suite: stop_on_failure is set")
-                break
-    if args.ci and len(reports) > 1:
-        # one JUnit file for the whole suite: a test suite per scenario
-        suite_junit = publish_suite(reports, Path(args.report_dir))
-        out.print(f"suite junit: {suite_junit}")
-    return worst(verdicts).exit_code
+    if isinstance(document, Suite):
+        from .reports.suite_session import run_suite_session
+
+        return run_suite_session(document, Path(args.path), members, options)
+    with held_stop_signals():  # a stop while the report is written must not kill the runner
+        return _run_one(args, *runs[0], options)
+
+
+def _run_one(args: argparse.Namespace, path: Path, scenario: Scenario, options: RunOptions) -> int:
+    """One drill: run it, publish its report, print its summary; returns its exit code."""
+    from .reports.publish import publish
+    from .reports.summary import print_summary
+    from .runners.console import make_view
+    from .runners.engine import InvalidRun, run_drill
+    from .runners.lost_console import GuardedView
+
+    try:
+        view = GuardedView(make_view(args.ci))
+        record = run_drill(scenario, path, options, view)
+    except InvalidRun as exc:
+        _console(stderr=True).print(f"[red]error[/red]: {path}: {exc}")
+        _console(stderr=True).print("nothing was run.")
+        return EXIT_INVALID
+    try:
+        outcome = publish(record)
+    except OSError as exc:  # after faults: never a traceback, and say where the record is
+        _console(stderr=True).print(
+            f"[red]error[/red]: the drill ran but its report could not be written to "
+            f"{record.run_dir}: {exc.strerror or exc}; once there is room, "
+            f"`gameday report rebuild {record.run_dir}` writes it"
+        )
+        return EXIT_ERROR
+    try:
+        print_summary(_console(), outcome.report, outcome.run_dir, outcome.written)
+    except OSError as exc:
+        view.lose(exc)
+    if view.lost is not None:
+        with contextlib.suppress(OSError):
+            _console(stderr=True).print(
+                f"[red]error[/red]: the console could not be written ({view.lost}); the "
+                f"drill ran to its end and its report is in {outcome.run_dir}"
+            )
+        return EXIT_ERROR
+    return outcome.exit_code
 
 
 # --------------------------------------------------------------------------- recover / ack

@@ -64,12 +64,23 @@ def cmd_rebuild(run_dir: Path) -> int:
 
 
 def complete_after_recover(run_dir: Path) -> str | None:
-    """For `gameday recover`: write the report of a run its runner left without one."""
-    if not needs_report(run_dir):
-        return None
+    """For `gameday recover`: write the report of a run its runner left without one.
+
+    A suite whose runner died running it is marked aborted too (`suite.complete_suites`).
+    """
+    from .suite import complete_suites
+
+    lines: list[str] = []
+    if needs_report(run_dir):
+        try:
+            outcome = complete_run(run_dir)
+        except (RebuildError, SigningKeyError, OSError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            lines.append(f"its report could not be rebuilt: {why}")
+        else:
+            lines.append(f"wrote its report ({outcome.reason}) in {outcome.run_dir}")
     try:
-        outcome = complete_run(run_dir)
-    except (RebuildError, SigningKeyError, OSError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return f"its report could not be rebuilt: {why}"
-    return f"wrote its report ({outcome.reason}) in {outcome.run_dir}"
+        lines += complete_suites(run_dir)
+    except OSError as exc:
+        lines.append(f"its suite's record could not be completed: {exc.strerror or exc}")
+    return "\n  ".join(lines) or None

@@ -83,11 +83,44 @@ def _suite(report: Report, index: int, hostname: str) -> ET.Element:
     return suite
 
 
-def render_junit(reports: Sequence[Report], *, hostname: str | None = None) -> str:
-    """A `<testsuites>` document for one drill or a whole suite run."""
+def _not_run(name: str, why: str, index: int, hostname: str) -> ET.Element:
+    """A scenario of a suite that never ran: one skipped case, so CI lists it."""
+    suite = ET.Element(
+        "testsuite",
+        name=name,
+        timestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        hostname=hostname,
+        tests="1",
+        failures="0",
+        errors="0",
+        skipped="1",
+        time="0",
+        package="gameday",
+        id=str(index),
+    )
+    ET.SubElement(suite, "properties")
+    case = ET.SubElement(suite, "testcase", name="drill", classname=f"gameday.{name}", time="0")
+    ET.SubElement(case, "skipped", message=why)
+    ET.SubElement(suite, "system-out").text = why
+    ET.SubElement(suite, "system-err").text = ""
+    return suite
+
+
+def render_junit(
+    reports: Sequence[Report],
+    *,
+    hostname: str | None = None,
+    not_run: Sequence[tuple[str, str]] = (),
+) -> str:
+    """A `<testsuites>` document for one drill or a whole suite run.
+
+    ``not_run`` lists a suite's scenarios that never ran, as (name, why), after the others.
+    """
     host = hostname or socket.gethostname() or "localhost"
     root = ET.Element("testsuites")
     for i, report in enumerate(reports):
         root.append(_suite(report, i, host))
+    for i, (name, why) in enumerate(not_run, len(reports)):
+        root.append(_not_run(name, why, i, host))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,14 +1,13 @@
 """Publishing a finished drill: its DrillRecord judged into report.json, rendered and signed.
 
 The engine measures and reverts and hands back a DrillRecord; this is the one place a run's
-report is made: the CLI and the pytest plugin call `publish` after `run_drill`, and the CLI
-`publish_suite` after the drills of a suite.
+report is made: the CLI, the pytest plugin and a suite (`suite.SuiteRecord`) call `publish`
+after `run_drill`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +16,7 @@ from ..runners.live_record import RECORD_FILE
 from ..runners.record import DrillRecord
 from .audit import apply_audit
 from .build import build_report
-from .formats import JUNIT_XML, formats_for
-from .junit import render_junit
+from .formats import formats_for
 from .render import REPORT_JSON, dumps_report, write_renderings
 from .report import Report
 from .sections import TargetInfo
@@ -83,10 +81,3 @@ def _write_whole(path: Path, text: str) -> None:
     except OSError:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def publish_suite(reports: Sequence[Report], report_root: Path) -> Path:
-    """One JUnit file for a whole suite beside its run directories: a test suite per scenario."""
-    path = report_root / JUNIT_XML
-    path.write_text(render_junit(reports), encoding="utf-8")
-    return path

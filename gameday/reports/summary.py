@@ -35,6 +35,15 @@ class _AtWidth:
         yield from console.render(self.renderable, options.update(width=self.width))
 
 
+def print_table(out: Console, table: Table, log: bool) -> None:
+    """A table on the console; in a log (``log``) as wide as its rows, never wrapped."""
+    if log:
+        wide = Measurement.get(out, out.options.update(max_width=MAX_LOG_WIDTH), table).maximum
+        out.print(_AtWidth(table, max(wide, 1)), crop=False)
+    else:
+        out.print(table)
+
+
 def verdict_line(report: Report) -> str:
     """The closing line (Rich markup): verdict, exit code, scenario, how long, why."""
     colour = _COLOURS.get(report.verdict, "red")
@@ -74,11 +83,7 @@ def print_summary(
             ),
             "" if row.passed else escape(" ".join(row.reason.split())),
         )
-    if log:
-        wide = Measurement.get(out, out.options.update(max_width=MAX_LOG_WIDTH), table).maximum
-        out.print(_AtWidth(table, max(wide, 1)), crop=False)
-    else:
-        out.print(table)
+    print_table(out, table, log)
     for hop in report.hops:
         if hop.crossed_in:
             out.print(

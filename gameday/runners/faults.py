@@ -64,6 +64,23 @@ def act_bracket(
     return (t0 + t1) / 2, (t1 - t0) / 2
 
 
+async def _to_its_end(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a blocking call in a thread to its end even when cancelled meanwhile (then re-raise).
+
+    A thread cannot be stopped: returning early would let teardown's revert race the apply.
+    """
+    call = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    cancelled = False
+    while not call.done():
+        try:
+            await asyncio.shield(call)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled and call.exception() is None:
+        raise asyncio.CancelledError
+    return call.result()
+
+
 class FaultRunner:
     """Applies and reverts one drill's faults; ``applied`` is what teardown must undo."""
 
@@ -86,6 +103,7 @@ class FaultRunner:
         self.on_change = on_change  # the system changed at t: judge recovery from there
         self.applied: list[AppliedFault] = []
         self.first_injected: float | None = None
+        self._running: set[asyncio.Task[Any]] = set()  # `run` tasks: waiting or injecting
 
     def _driver(self, name: str) -> Target:
         return self.local if name == self.local.name else self.target
@@ -99,12 +117,19 @@ class FaultRunner:
 
     async def run(self, fault: AnyFault, t0: float) -> None:
         """Inject ``fault`` at ``t0 + at``; revert it when its duration ends."""
-        await asyncio.sleep(max(0.0, t0 + fault.at - self.clock.now()))
-        applied = await self.inject(fault)
-        end = self.ends_at(applied)
-        if end is not None:
-            await asyncio.sleep(max(0.0, end - self.clock.now()))
-            await self.revert(applied, last_try=False)
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            await asyncio.sleep(max(0.0, t0 + fault.at - self.clock.now()))
+            applied = await self.inject(fault)
+            end = self.ends_at(applied)
+            if end is not None:
+                await asyncio.sleep(max(0.0, end - self.clock.now()))
+                await self.revert(applied, last_try=False)
+        finally:
+            if task is not None:
+                self._running.discard(task)
 
     def ends_at(self, applied: AppliedFault) -> float | None:
         """When the drill reverts ``applied`` by itself; None: it stays until teardown."""
@@ -138,9 +163,14 @@ class FaultRunner:
         started = self.clock.now()
         try:
             with recording_acts() as acts:
-                confirmation: dict[str, Any] = dict(await asyncio.to_thread(driver.apply, plan))
+                confirmation: dict[str, Any] = dict(await _to_its_end(driver.apply, plan))
             returned = self.clock.now()
             confirmation.update(await asyncio.to_thread(driver.confirm, plan))
+        except asyncio.CancelledError:
+            # stopped (Ctrl-C, a guardrail) while applying: the apply ran to its end, so the
+            # fault may be in force; teardown reverts it like any other
+            self.applied.append(AppliedFault(fault, plan, plan_id, started))
+            raise
         except Exception as exc:
             # it may be half applied: keep it for teardown's revert
             self.applied.append(AppliedFault(fault, plan, plan_id, started))
@@ -184,7 +214,8 @@ class FaultRunner:
         driver = self._driver(applied.plan.driver)
         applied.revert_attempts += 1
         try:
-            result: Mapping[str, Any] = await asyncio.to_thread(driver.revert, applied.plan)
+            # to its end even when stopped meanwhile: teardown's revert never races this one
+            result: Mapping[str, Any] = await _to_its_end(driver.revert, applied.plan)
         except Exception as exc:
             applied.revert_error = str(exc) or type(exc).__name__
             self._journal_safely(
@@ -241,6 +272,12 @@ class FaultRunner:
         Faults interact (a crash's revert may need the link another fault slowed), so a
         failed revert is tried again once every other fault is gone. Returns what is left.
         """
+        # none may start now; one being applied (the drill was stopped meanwhile) is applied
+        # to its end first, so it is reverted too, not left behind
+        running = [t for t in self._running if t is not asyncio.current_task()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         for applied in reversed(self.applied):
             await self.revert(applied, last_try=retries == 0)
         for round_ in range(retries):

@@ -52,14 +52,7 @@ def load_suite_scenarios(suite: Suite, suite_path: Path) -> list[tuple[Path, Sce
     for i, entry in enumerate(suite.scenarios):
         path = (suite_path.parent / entry).resolve()
         try:
-            scenario = load_scenario(path)
-            if suite.manual_steps:
-                # the suite's steps are timed in every scenario it runs
-                steps = [*scenario.manual_steps, *suite.manual_steps]
-                scenario = scenario.model_copy(update={"manual_steps": steps})
-            if suite.night is not None and scenario.night is None:
-                scenario = scenario.model_copy(update={"night": suite.night})
-            loaded.append((path, scenario))
+            loaded.append((path, in_suite(load_scenario(path), suite)))
         except ScenarioError as exc:
             if exc.problems and exc.problems[0].message == "no such file":
                 line, col = source.locate(("scenarios", i))
@@ -71,6 +64,28 @@ def load_suite_scenarios(suite: Suite, suite_path: Path) -> list[tuple[Path, Sce
     if problems:
         raise ScenarioError(problems)
     return loaded
+
+
+def in_suite(scenario: Scenario, suite: Suite) -> Scenario:
+    """The scenario as its suite runs it: the suite's steps timed in it (and its night window
+    when the scenario has none), its audit laid over."""
+    update: dict[str, Any] = {}
+    if suite.manual_steps:
+        update["manual_steps"] = [*scenario.manual_steps, *suite.manual_steps]
+    if suite.night is not None and scenario.night is None:
+        update["night"] = suite.night
+    if suite.audit.model_fields_set:
+        # the suite is the drill an auditor reads: what it says wins, lists are joined
+        audit = scenario.audit.model_dump()
+        for name, value in suite.audit.model_dump().items():
+            if name not in suite.audit.model_fields_set:
+                continue
+            if isinstance(value, list):
+                audit[name] = [*audit[name], *(v for v in value if v not in audit[name])]
+            else:
+                audit[name] = value
+        update["audit"] = type(suite.audit).model_validate(audit)
+    return scenario.model_copy(update=update) if update else scenario
 
 
 def validate_source(source: SourceDocument) -> Document:

@@ -28,6 +28,11 @@ def test_junit_validates_for_passed_failed_error_and_a_suite(real: Report, faile
     errored = replace(failed, verdict="error", reason="the drill could not run: boom", exit_code=4)
     for reports in ([real], [failed], [errored], [real, failed, errored]):
         _validate(render_junit(reports, hostname="ci-runner"))
+    # a suite's scenarios that never ran: a skipped test suite each
+    stopped = [("db-primary-crash", "not run: the suite stopped at site-outage (SIGINT)")]
+    xml = render_junit([real], hostname="ci-runner", not_run=stopped)
+    _validate(xml)
+    assert xml.count("<testsuite ") == 2 and '<skipped message="not run: the suite' in xml
 
 
 def test_junit_one_case_per_objective_plus_the_drill(

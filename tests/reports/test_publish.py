@@ -12,7 +12,7 @@ import pytest
 from gameday.analysis.verdict import DRILL_VERDICTS, Verdict, worst
 from gameday.reports.formats import FORMATS, formats_for
 from gameday.reports.model import Report
-from gameday.reports.publish import publish, publish_suite
+from gameday.reports.publish import publish
 from gameday.reports.render import ENVELOPE, PUBLIC_KEY, REPORT_JSON, SUBJECTS, write_renderings
 from gameday.reports.signing import load_public_key, unb64
 from gameday.reports.verify import verify_run
@@ -118,14 +118,6 @@ def test_one_enum_for_verdicts_and_exit_codes(failed: Report) -> None:
     assert replace(failed, verdict="aborted").verdict is Verdict.ABORTED
     with pytest.raises(ValueError):
         replace(failed, verdict="invalid")
-
-
-def test_publish_suite_writes_one_junit_for_all_drills(
-    tmp_path: Path, failed: Report, real: Report
-) -> None:
-    path = publish_suite([failed, real], tmp_path)
-    assert path == tmp_path / "junit.xml"
-    assert path.read_text(encoding="utf-8").count("<testsuite ") == 2
 
 
 toy = pytest.fixture(toy_registered, name="toy")

@@ -106,4 +106,7 @@ def test_a_piped_suite_says_where_it_is_and_what_it_waits_for(
         lines = out.split(f"gameday {name} (")[1].split(f"{name}: objectives")[0].splitlines()
         assert all(line.startswith("[") for line in lines[1:] if line), lines
     verdict = "passed" if code == 0 else "failed"
-    assert out.splitlines()[-1].startswith(f"verdict: {verdict} (exit {code}) — second, ")
+    closing = [line for line in out.splitlines() if line.startswith("verdict: ")]
+    assert [line.split(" — ")[1].split(",")[0] for line in closing[:2]] == ["first", "second"]
+    # ... and the suite's, last
+    assert out.splitlines()[-1].startswith(f"verdict: {verdict} (exit {code}) — suite both, ")
