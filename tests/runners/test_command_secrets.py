@@ -67,7 +67,7 @@ faults:
 
 def run(tmp: Path, path: Path) -> tuple[int, Path]:
     code = main(["run", "--ci", "--report-dir", str(tmp / "reports"), str(path)])
-    return code, next((tmp / "reports").iterdir())
+    return code, next(p for p in (tmp / "reports").iterdir() if p.is_dir())
 
 
 def leaks(run_dir: Path, *values: str) -> list[str]:
