@@ -246,6 +246,11 @@ def runner_problems(
     return []
 
 
+def _default_stop_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def one_run(kill: Kill, staging: Staging, tmp: Path, token: str, env: dict[str, str]) -> Outcome:
     """Start the drill, kill it at its time, recover if SIGKILLed, and check the staging."""
     root = tmp / f"run-{kill.index:03d}"
@@ -264,6 +269,9 @@ def one_run(kill: Kill, staging: Staging, tmp: Path, token: str, env: dict[str, 
             stderr=subprocess.STDOUT,
             cwd=root,
             env=env,
+            # an operator's terminal: whatever this campaign inherited (a background shell
+            # ignores SIGINT and SIGQUIT), the runner starts with the default dispositions
+            preexec_fn=_default_stop_signals,
         )
         try:
             runner.wait(timeout=max(0.0, started + kill.at - time.monotonic()))
@@ -284,7 +292,11 @@ def one_run(kill: Kill, staging: Staging, tmp: Path, token: str, env: dict[str, 
         out.why_not += [f"runner: {problem}" for problem in owed]
     elif out.exit not in (0, 1):
         out.why_not.append(f"runner: the drill ended by itself with exit {out.exit}")
-    if "Traceback" in log_path.read_text(encoding="utf-8", errors="replace"):
+    output = log_path.read_text(encoding="utf-8", errors="replace")
+    # a Ctrl-C in the interpreter's first ~0.15 s, before gameday could install a handler, is
+    # Python's own KeyboardInterrupt: nothing ran yet, so it is the signal's default end
+    startup_interrupt = journal is None and output.rstrip().endswith("KeyboardInterrupt")
+    if "Traceback" in output and not startup_interrupt:
         out.why_not.append(f"runner: a traceback in its output ({log_path})")
     if out.killed and (kill.signal == "SIGKILL" or out.exit is None):
         args = ("recover", "--journal", str(journal)) if journal else ("recover",)

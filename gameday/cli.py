@@ -185,6 +185,14 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .runners.interrupts import held_stop_signals
+
+    # held from the first line: a Ctrl-C while the scenario loads stops the drill it starts
+    with held_stop_signals():
+        return _cmd_run(args)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runners.interrupts import held_stop_signals
     from .runners.record import RunOptions
     from .scenarios.model import Scenario, Suite
     from .scenarios.problems import ScenarioError

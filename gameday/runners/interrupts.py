@@ -66,6 +66,9 @@ def held_stop_signals() -> Iterator[list[str]]:
     stops at once, and a stop a drill takes stops the session too. Yields the names received.
     """
     global _session
+    if _session is not None:  # already inside one (the CLI holds from its first line on)
+        yield _session
+        return
     held: list[str] = []
 
     def hold(signum: int, _frame: object) -> None:
