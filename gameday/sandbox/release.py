@@ -117,8 +117,18 @@ class ReleaseController:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.task
         await self._set_weight(0.0, str(self.rollout.get("version")))
+        # the canary goes back to the stable version too, as a rollback does (Argo Rollouts
+        # scales the canary ReplicaSet down): an abort leaves the staging as it found it
+        canary_url = self.state.components["api-canary"].url
+        restored = True
+        try:
+            await self._post(f"{canary_url}/admin/version", {"version": self.stable_version})
+        except httpx.HTTPError:
+            restored = False  # the canary is down: whoever aborted puts it back (revert does)
         self.rollout["status"] = "aborted"
-        self.events.emit("rollout_aborted", version=self.rollout.get("version"))
+        self.events.emit(
+            "rollout_aborted", version=self.rollout.get("version"), canary_restored=restored
+        )
         return json_response(200, self.rollout)
 
     async def _run(self, version: str, steps: list[int], interval_s: float) -> None:

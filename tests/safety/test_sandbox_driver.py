@@ -164,6 +164,10 @@ def test_gray_release_started_then_aborted(driver: SandboxDriver) -> None:
     assert driver.client.rollout_status()["rollout"]["status"] == "aborted"
     assert driver.client.gateway_status()["weights"]["canary"] == 0.0
     wait_healthy(driver)
+    # the canary instance is back on the version the drill found (the kill campaign caught an
+    # abort right after the start leaving it on v2-faulty)
+    versions = {c.name: c.version for c in manage.status(driver.state_dir).components}
+    assert versions["api-canary"] == "v1"
 
 
 def test_crash_primary_fails_over_and_rejoins_as_standby(driver: SandboxDriver) -> None:

@@ -63,9 +63,12 @@ def revert_rollout(driver: SandboxDriver, undo: Mapping[str, Any]) -> dict[str, 
     status = driver.admin(lambda c: c.rollout_status())
     rollout = status.get("rollout", {})
     result["status"] = rollout.get("status")
-    if rollout.get("status") == "completed" and rollout.get("version") == version != prev:
-        # the release went to 100%: put every API instance back on the previous version
-        for api in ("api-a", "api-b", "api-canary"):
+    completed = rollout.get("status") == "completed" and rollout.get("version") == version
+    # the release went to 100%: every API instance goes back; else the canary alone (an abort
+    # right after the start left it on the new version, unserved but not as the drill found it)
+    apis = ("api-a", "api-b", "api-canary") if completed else ("api-canary",)
+    if version != prev:
+        for api in apis:
             driver.admin(lambda c, a=api: c.set_api_version(a, prev))
         result["versions_restored"] = prev
     return result
