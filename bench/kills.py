@@ -238,8 +238,9 @@ def runner_problems(
     if report is None:
         return [f"no report after {sig} (exit {exit_code})"]
     verdict = json.loads(report.read_text(encoding="utf-8")).get("verdict")
-    if _finished_before(t_kill, journal):
-        # the drill had ended and was writing its record: its own verdict stands
+    if _finished_before(t_kill, journal) or _report_phase(t_kill, report) == "teardown":
+        # the drill had measured everything (reverting, or writing its record): its own
+        # verdict stands
         return [] if exit_code in (0, 1, 3) else [f"exit {exit_code} ({verdict}) after {sig}"]
     if exit_code != 3 or verdict != "aborted":
         return [f"exit {exit_code}, verdict {verdict} after {sig} (expected 3, aborted)"]

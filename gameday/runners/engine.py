@@ -174,8 +174,10 @@ class Drill:
         # a second Ctrl-C must not cut the revert short: run teardown in its own task
         task = asyncio.ensure_future(self._teardown())
         while not task.done():
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await asyncio.shield(task)
+            except asyncio.CancelledError:  # measured to the end: the verdict stands
+                self._say("stop received while reverting: the revert finishes first", "yellow")
         task.result()
 
     # ------------------------------------------------------------------ preflight
