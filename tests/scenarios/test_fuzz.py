@@ -92,8 +92,13 @@ def _check(text: str) -> None:
             assert exc.problems
             for problem in exc.problems:
                 assert problem.message and "\n" not in problem.message
+                # every problem names the file, and a field's problem the line it is on
+                assert problem.file == str(path)
+                assert problem.line > 0 or not problem.field, problem
         else:
             assert isinstance(document, Scenario | Suite)
+        # loading has no side effect: nothing but the scenario in its directory
+        assert [p.name for p in Path(tmp).iterdir()] == ["fuzz.yaml"]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
