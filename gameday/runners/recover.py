@@ -245,6 +245,14 @@ def cmd_recover(
 
     console = Console(highlight=False, soft_wrap=True)
     report = recover([journal] if journal else None, force=force, index_dir=index_dir)
+    if complete is not None:
+        # a dead runner with nothing left in force (killed before its first fault) still
+        # owes its record a report
+        for item in report.items:
+            if item.outcome == "nothing" and item.message == "nothing to recover":
+                line = complete(item.journal.parent if item.journal.is_file() else item.journal)
+                if line:
+                    console.print(f"{escape(item.run_id or str(item.journal))}: {escape(line)}")
     if not report.items or report.nothing_to_recover:
         for item in report.items:
             if item.message and item.message != "nothing to recover":

@@ -185,3 +185,16 @@ def test_a_disk_that_fills_during_the_drill_costs_no_revert_and_the_report_is_re
         report = json.loads((run_dir / "report.json").read_text())
     assert report["verdict"] in ("aborted", "error")
     assert "rebuilt" in report["reason"] or "could not be written" in report["reason"]
+
+
+def test_recover_writes_the_report_of_a_run_that_left_nothing_in_force(
+    toy: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a runner that died once its faults were reverted but before its report was written
+    record = drill(tmp_path, down_after(tmp_path))
+    assert not (record.run_dir / "report.json").exists()
+    # --force: the "dead" runner is this very process (the drill ran in-process)
+    assert main(["recover", "--force", "--journal", str(record.run_dir)]) == 0
+    assert "wrote its report" in capsys.readouterr().out
+    report = json.loads((record.run_dir / "report.json").read_text())
+    assert report["verdict"] == "passed"  # it had measured everything: its own verdict
