@@ -10,6 +10,7 @@ gameday home, whatever the working directory, and the legacy ``./.gameday``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -122,6 +123,14 @@ def _recover_one(
             return out
         state = read_journal(path)  # re-read under the lock: a racing recover may have finished
         if not state.needs_recovery():
+            if state.run_id and not (state.finished or state.recovered):
+                # a runner that died with nothing in force: its journal still gets an end
+                with contextlib.suppress(JournalError):
+                    closing = Journal.open(
+                        path.parent, run_id=state.run_id, index_dir=index_dir, hold=False
+                    )
+                    closing.drill_recovered(os.getpid(), [])
+                    closing.close()
             if state.run_id:
                 unregister(state.run_id, index_dir)
             out.message = "nothing to recover"
