@@ -229,7 +229,8 @@ def sandbox_staging(state_dir: Path) -> Staging:
     def observe() -> list[str]:
         # a SIGKILLed drill's receiver stays attached (the next drill replaces it)
         receiver = driver.client.alert_status().get("receiver")
-        return [f"the sandbox's alerts still go to {receiver}"] if receiver else []
+        # one wording for every run (the receiver's port differs): runs are counted per note
+        return ["the sandbox's alerts still go to the killed drill's receiver"] if receiver else []
 
     target = {"type": "sandbox", "state_dir": str(state_dir)}
     return Staging("sandbox", target, driver, shape, owned, observe)
