@@ -450,7 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_verify)
 
-    p = sub.add_parser("report", help="render a report again, or show history across runs")
+    p = sub.add_parser(
+        "report", help="render a report again, rebuild one a dead runner left, or show history"
+    )
     report = p.add_subparsers(dest="report_command", metavar="ACTION", required=True)
     history = report.add_parser("history", help="trends per scenario across every report under DIR")
     history.add_argument("dir", metavar="DIR")
