@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -236,8 +235,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _run_one(args: argparse.Namespace, path: Path, scenario: Scenario, options: RunOptions) -> int:
     """One drill: run it, publish its report, print its summary; returns its exit code."""
-    from .reports.publish import publish
-    from .reports.summary import print_summary
+    from .reports.deliver import deliver
     from .runners.console import make_view
     from .runners.engine import InvalidRun, run_drill
     from .runners.lost_console import GuardedView
@@ -249,27 +247,10 @@ def _run_one(args: argparse.Namespace, path: Path, scenario: Scenario, options: 
         _console(stderr=True).print(f"[red]error[/red]: {path}: {exc}")
         _console(stderr=True).print("nothing was run.")
         return EXIT_INVALID
-    try:
-        outcome = publish(record)
-    except OSError as exc:  # after faults: never a traceback, and say where the record is
-        _console(stderr=True).print(
-            f"[red]error[/red]: the drill ran but its report could not be written to "
-            f"{record.run_dir}: {exc.strerror or exc}; once there is room, "
-            f"`gameday report rebuild {record.run_dir}` writes it"
-        )
+    delivered = deliver(record, view, _console(), _console(stderr=True))
+    if delivered.failure is not None or delivered.published is None:
         return EXIT_ERROR
-    try:
-        print_summary(_console(), outcome.report, outcome.run_dir, outcome.written)
-    except OSError as exc:
-        view.lose(exc)
-    if view.lost is not None:
-        with contextlib.suppress(OSError):
-            _console(stderr=True).print(
-                f"[red]error[/red]: the console could not be written ({view.lost}); the "
-                f"drill ran to its end and its report is in {outcome.run_dir}"
-            )
-        return EXIT_ERROR
-    return outcome.exit_code
+    return delivered.published.exit_code
 
 
 # --------------------------------------------------------------------------- recover / ack

@@ -28,11 +28,10 @@ from ..runners.lost_console import GuardedView
 from ..runners.record import DrillRecord
 from ..runners.suite import Finished, SuiteOutcome
 from ..scenarios.model import Scenario, Suite
-from .publish import publish
+from .deliver import deliver
 from .render import REPORT_JSON
 from .report import Report
 from .suite_render import print_suite, write_renderings
-from .summary import print_summary
 
 SUITE_JSON = "suite.json"
 SUITE_SCHEMA = "gameday.suite/v1"
@@ -118,42 +117,25 @@ class SuiteRecord:
         """Publish the drill's report, print its summary and record it in suite.json."""
         entry = self.data["scenarios"][index]
         entry.update(run_id=record.run_id, link=_link(self.directory, record.run_dir))
-        try:
-            outcome = publish(record)
-        except OSError as exc:  # after faults: never a traceback, and say where the record is
-            why = exc.strerror or str(exc)
-            self._say_error(
-                f"the drill ran but its report could not be written to {record.run_dir}: {why}; "
-                f"once there is room, `gameday report rebuild {record.run_dir}` writes it"
-            )
+        delivered = deliver(record, view, self.out, self.err)
+        published = delivered.published
+        if published is None:
             done = Finished(
                 Verdict.ERROR,
                 Verdict.ERROR.exit_code,
-                f"its report could not be written: {why}",
+                delivered.failure or "its report could not be written",
                 record.run_dir,
                 halt="a report could not be written",
             )
-            self._record(entry, done)
-            return done
-        try:
-            print_summary(self.out, outcome.report, outcome.run_dir, outcome.written)
-        except OSError as exc:
-            view.lose(exc)
-        halt = halt_verdict = None
-        if view.lost is not None:
-            self._say_error(
-                f"the console could not be written ({view.lost}); the drill ran to its end "
-                f"and its report is in {outcome.run_dir}"
+        else:
+            done = Finished(
+                published.verdict,
+                published.exit_code,
+                published.reason,
+                published.run_dir,
+                halt=delivered.failure,
+                halt_verdict=None if delivered.failure is None else Verdict.ERROR,
             )
-            halt, halt_verdict = f"the console could not be written ({view.lost})", Verdict.ERROR
-        done = Finished(
-            outcome.verdict,
-            outcome.exit_code,
-            outcome.reason,
-            outcome.run_dir,
-            halt=halt,
-            halt_verdict=halt_verdict,
-        )
         self._record(entry, done)
         return done
 

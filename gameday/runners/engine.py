@@ -42,7 +42,7 @@ from .live_record import LiveRecord
 from .lock import TargetLocked
 from .manual import AckInbox, ManualSteps, acknowledge_from_terminal
 from .preflight import refuse_unknown_services
-from .preparation import build_probes, steady_tracker, traffic_config, unresolvable_secret
+from .preparation import build_probes, refusals, steady_tracker, traffic_config
 from .record import DrillRecord, InvalidRun, RunOptions
 from .scheduler import MissedTicks, freeze_heap
 from .status import drill_status
@@ -189,14 +189,9 @@ class Drill:
         from .scheduler import ProbeScheduler
 
         self._phase("preflight")
-        if self.options.ci:
-            required = [s.name for s in self.scenario.manual_steps if not s.optional]
-            if required:
-                raise InvalidRun(
-                    f"--ci runs never prompt, but manual steps {', '.join(required)} are required; "
-                    "mark them optional: true or run without --ci"
-                )
-        self._check_secrets()
+        refused = refusals(self.scenario, self.scenario_path, self.options.ci)
+        if refused:  # a typo'd secret or an unanswerable step fails fast
+            raise InvalidRun(refused[0])
         factory = self._target_factory or (lambda s: make_target(s.target))
         self.target = target = factory(self.scenario)
         target.bind_run(self.run_id, self.scenario.name)
@@ -265,12 +260,6 @@ class Drill:
     def _changed(self, t: float) -> None:
         # recovery is judged on what happens after the latest change to the system
         self._tracker = steady_tracker(self.scenario, after=t)
-
-    def _check_secrets(self) -> None:
-        """Resolve every ${env:}/${file:} once before anything runs, so a typo fails fast."""
-        problem = unresolvable_secret(self.scenario, self.scenario_path.parent)
-        if problem is not None:
-            raise InvalidRun(problem)
 
     def _start_target(self) -> None:
         assert self.target is not None

@@ -25,6 +25,24 @@ def unresolvable_secret(scenario: Scenario, base_dir: Path) -> str | None:
     return None
 
 
+def refusals(scenario: Scenario, scenario_path: Path, ci: bool) -> list[str]:
+    """Why this scenario may not run at all (exit 2, before anything is touched); [] if none.
+
+    Required manual steps under --ci (nobody can be asked), then secrets that cannot be read.
+    """
+    out: list[str] = []
+    required = [s.name for s in scenario.manual_steps if not s.optional]
+    if ci and required:
+        out.append(
+            f"--ci runs never prompt, but manual steps {', '.join(required)} are required; "
+            "mark them optional: true or run without --ci"
+        )
+    problem = unresolvable_secret(scenario, scenario_path.parent)
+    if problem is not None:
+        out.append(problem)
+    return out
+
+
 def build_probes(
     scenario: Scenario,
     resolver: Resolver,

@@ -55,6 +55,11 @@ class JournalOutcome:
     half_started: bool = False  # the runner died while bringing its target up
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def run_dir(self) -> Path:
+        """The run directory the journal belongs to."""
+        return self.journal.parent if self.journal.is_file() else self.journal
+
 
 @dataclass
 class RecoverReport:
@@ -259,7 +264,7 @@ def cmd_recover(
         # owes its record a report
         for item in report.items:
             if item.outcome == "nothing" and item.message == "nothing to recover":
-                line = complete(item.journal.parent if item.journal.is_file() else item.journal)
+                line = complete(item.run_dir)
                 if line:
                     console.print(f"{escape(item.run_id or str(item.journal))}: {escape(line)}")
     if not report.items or report.nothing_to_recover:
@@ -296,7 +301,7 @@ def cmd_recover(
         elif item.target_stopped:
             console.print("  stopped the target the drill had started")
         if complete is not None and item.outcome == "recovered":
-            line = complete(item.journal.parent if item.journal.is_file() else item.journal)
+            line = complete(item.run_dir)
             if line:
                 console.print(f"  {escape(line)}")
         if item.outcome != "recovered" and item.message:

@@ -16,7 +16,7 @@ from ..analysis.verdict import Verdict, worst
 from ..scenarios.model import Scenario
 from .engine import run_drill
 from .lost_console import GuardedView
-from .preparation import unresolvable_secret
+from .preparation import refusals as run_refusals
 from .record import DrillRecord, InvalidRun, RunOptions
 
 
@@ -66,18 +66,9 @@ Finish = Callable[[int, DrillRecord, GuardedView], Finished]
 
 def refusals(members: Sequence[tuple[Path, Scenario]], ci: bool) -> list[str]:
     """What would refuse a scenario (exit 2) when its turn came: found before the first runs."""
-    out: list[str] = []
-    for path, scenario in members:
-        required = [s.name for s in scenario.manual_steps if not s.optional]
-        if ci and required:
-            out.append(
-                f"{path}: --ci runs never prompt, but manual steps {', '.join(required)} are "
-                "required; mark them optional: true or run without --ci"
-            )
-        problem = unresolvable_secret(scenario, path.parent)
-        if problem is not None:
-            out.append(f"{path}: {problem}")
-    return out
+    return [
+        f"{path}: {why}" for path, scenario in members for why in run_refusals(scenario, path, ci)
+    ]
 
 
 def run_suite(
