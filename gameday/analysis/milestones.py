@@ -330,13 +330,14 @@ def failover_completed(
     return Milestone(FAILOVER_COMPLETED, recovery.t, recovery.bound, detail)
 
 
+def alert_firing(event: Event) -> bool:
+    """Whether an alert event says firing (an alert without a status is taken as firing)."""
+    return str(event.detail.get("status", "firing")).lower() == "firing"
+
+
 def detected(timeline: Timeline, t_inj: float) -> Milestone | None:
     """First firing alert received at or after injection."""
-    firing = [
-        e
-        for e in timeline.events_of(ALERT)
-        if e.t >= t_inj and str(e.detail.get("status", "firing")).lower() == "firing"
-    ]
+    firing = [e for e in timeline.events_of(ALERT) if e.t >= t_inj and alert_firing(e)]
     if not firing:
         return None
     first = min(firing, key=lambda e: e.t)

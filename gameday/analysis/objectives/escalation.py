@@ -12,16 +12,12 @@ from __future__ import annotations
 from collections import Counter
 
 from ...scenarios.units import format_duration
-from ..milestones import ALERT_BOUND_S, DrillMilestones, injection_time
+from ..milestones import ALERT_BOUND_S, DrillMilestones, alert_firing, injection_time
 from ..timeline import ALERT, Event, Timeline
 from .result import EPS, ObjectiveResult, at_most, not_judged, unmeasured
 
 NAME = "escalation_time"
 ESCALATED_LABEL = "escalated"
-
-
-def _firing(event: Event) -> bool:
-    return str(event.detail.get("status", "firing")).lower() == "firing"
 
 
 def _labels(event: Event) -> dict[str, str]:
@@ -31,7 +27,7 @@ def _labels(event: Event) -> dict[str, str]:
 
 def is_escalation(event: Event) -> bool:
     """Whether an alert event is a firing escalated alert."""
-    return _firing(event) and _labels(event).get(ESCALATED_LABEL) == "true"
+    return alert_firing(event) and _labels(event).get(ESCALATED_LABEL) == "true"
 
 
 def first_escalation(timeline: Timeline, t_inj: float) -> Event | None:
@@ -52,7 +48,7 @@ def escalation_pending(timeline: Timeline, bound: float | None, now: float) -> b
 
 def _firings(timeline: Timeline, t_inj: float) -> str:
     """How often each alert fired after injection, e.g. `ComponentDown ×12`."""
-    counts = Counter(e.name for e in timeline.events_of(ALERT) if e.t >= t_inj and _firing(e))
+    counts = Counter(e.name for e in timeline.events_of(ALERT) if e.t >= t_inj and alert_firing(e))
     return ", ".join(f"{name} ×{n}" for name, n in sorted(counts.items())) or "none"
 
 
